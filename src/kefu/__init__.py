@@ -1,0 +1,3 @@
+"""kefu: intelligent customer service for sharing-economy operators."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,48 @@
+"""The FastAPI app factory. Nothing happens at import time: `create_app(settings)` builds it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from kefu import __version__
+from kefu.api import errors
+from kefu.api.limits import BodyLimit
+from kefu.api.routes import conversations, health, ws
+from kefu.config import Settings
+from kefu.runtime import Runtime
+from kefu.web import routes as web
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. Pass a runtime to share one (tests); otherwise it is built on startup."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or Runtime.build(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.runtime.close()
+
+    app = FastAPI(
+        title="kefu",
+        version=__version__,
+        description="Customer-service bot API. Start a conversation, then send messages with "
+        "its token as `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(conversations.router)
+    app.include_router(ws.router)
+    app.include_router(web.router)
+    # JSON escapes can quadruple a message's size; leave room for the other fields.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_message_chars * 8 + 4096)
+    return app

@@ -1,0 +1,82 @@
+"""Typed dependencies: routes read like signatures, no hidden globals."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from kefu.conversations import tokens
+from kefu.conversations.models import Conversation
+from kefu.errors import InvalidInput, KefuError, NotFound, Unauthorized
+from kefu.runtime import Runtime
+
+bearer = HTTPBearer(
+    auto_error=False, description="The conversation token from POST /v1/conversations"
+)
+
+
+class UnsupportedMediaType(KefuError):
+    code = "unsupported_media_type"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def parse_conversation_id(conversation_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(conversation_id)
+    except ValueError:
+        raise NotFound("conversation not found", code="conversation_not_found") from None
+
+
+def authorize(runtime: Runtime, conversation_id: str, token: str | None) -> Conversation:
+    """Check the conversation exists, then that the token was issued for it."""
+    conv = runtime.conversations.get(parse_conversation_id(conversation_id))
+    if not token:
+        raise Unauthorized(
+            "missing conversation token (Authorization: Bearer <token>)", code="missing_token"
+        )
+    tokens.verify(token, conv.id, runtime.settings.tenant, runtime.settings.signing_key)
+    return conv
+
+
+def authorized_conversation(
+    conversation_id: str,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Conversation:
+    return authorize(runtime, conversation_id, credentials.credentials if credentials else None)
+
+
+AuthorizedConversation = Annotated[Conversation, Depends(authorized_conversation)]
+
+
+def require_json(content_type: Annotated[str | None, Header()] = None) -> None:
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {media or 'no content type'})"
+        )
+
+
+def optional_json(request: Request, content_type: Annotated[str | None, Header()] = None) -> None:
+    """Bodies are optional on some routes; when present they must be JSON."""
+    has_body = request.headers.get("content-length", "0") not in ("", "0") or (
+        "transfer-encoding" in request.headers
+    )
+    if has_body:
+        require_json(content_type)
+
+
+def check_limit(value: int, name: str, maximum: int) -> int:
+    if not 0 <= value <= maximum:
+        raise InvalidInput(f"{name} must be between 0 and {maximum}")
+    return value

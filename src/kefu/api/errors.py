@@ -1,0 +1,98 @@
+"""Every error leaves the API as JSON `{"error": {"code", "message"}}`; mapped here, once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kefu.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    KefuError,
+    NotFound,
+    NotReady,
+    Unauthorized,
+)
+
+log = logging.getLogger("kefu.api")
+
+STATUS = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotReady: 503,
+}
+# Errors defined in the faces register their status here too (see api/deps.py).
+EXTRA_STATUS = {"unsupported_media_type": 415}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def status_for(exc: KefuError) -> int:
+    if exc.code in EXTRA_STATUS:
+        return EXTRA_STATUS[exc.code]
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def _describe(errors: list[Any]) -> tuple[str, str]:
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return (
+            "invalid_json",
+            f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}",
+        )
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    return "invalid_request", f"{loc}: {first.get('msg', 'invalid value')}"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(KefuError)
+    async def _domain(_: Request, exc: KefuError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        code, message = _describe(list(exc.errors()))
+        status = 400 if code == "invalid_json" else 422
+        details = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(error_body(code, message, details=details), status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body("internal_error", "internal error; it has been logged"), status_code=500
+        )

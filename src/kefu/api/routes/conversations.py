@@ -1,0 +1,100 @@
+"""Customer-facing conversation routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Response, status
+
+from kefu.api.deps import AuthorizedConversation, RuntimeDep, optional_json, require_json
+from kefu.api.schemas import (
+    ConversationCreate,
+    ConversationCreated,
+    ConversationOut,
+    ErrorOut,
+    MessageCreate,
+    MessageList,
+    MessageOut,
+    TurnOut,
+)
+from kefu.conversations import tokens
+from kefu.conversations.service import Posted
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422)
+}
+
+
+def turn_out(posted: Posted) -> TurnOut:
+    return TurnOut(
+        message=MessageOut.of(posted.message),
+        replies=[MessageOut.of(m) for m in posted.replies],
+        status=posted.status,
+        duplicate=posted.duplicate,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ConversationCreated,
+    responses=ERRORS,
+    dependencies=[Depends(optional_json)],
+)
+def create_conversation(
+    runtime: RuntimeDep, body: Annotated[ConversationCreate | None, Body()] = None
+) -> ConversationCreated:
+    """Start a conversation; keep the returned token for every later call."""
+    body = body or ConversationCreate()
+    customer = body.customer
+    conv = runtime.conversations.start(
+        language=body.language,
+        channel=body.channel,
+        customer_external_id=customer.external_id if customer else None,
+        customer_name=customer.name if customer else None,
+    )
+    token = tokens.issue(
+        conv.id, runtime.settings.tenant, runtime.settings.signing_key, runtime.token_ttl
+    )
+    return ConversationCreated(**ConversationOut.of(conv).model_dump(), token=token)
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
+def get_conversation(conv: AuthorizedConversation) -> ConversationOut:
+    return ConversationOut.of(conv)
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    response_model=TurnOut,
+    responses={**ERRORS, 200: {"description": "A retry: the stored message and replies"}},
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_json)],
+)
+def post_message(
+    conv: AuthorizedConversation, body: MessageCreate, runtime: RuntimeDep, response: Response
+) -> TurnOut:
+    """Send a customer message and get the bot's replies."""
+    posted = runtime.conversations.post(conv.id, body.text, body.client_message_id)
+    if posted.duplicate:
+        response.status_code = status.HTTP_200_OK
+    return turn_out(posted)
+
+
+@router.get("/{conversation_id}/messages", response_model=MessageList, responses=ERRORS)
+def list_messages(
+    conv: AuthorizedConversation,
+    runtime: RuntimeDep,
+    after: Annotated[int, Query(ge=0, description="Only messages with seq > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> MessageList:
+    messages = runtime.conversations.messages(conv.id, after_seq=after, limit=limit)
+    return MessageList(messages=[MessageOut.of(m) for m in messages])
+
+
+@router.post("/{conversation_id}/close", response_model=ConversationOut, responses=ERRORS)
+def close_conversation(conv: AuthorizedConversation, runtime: RuntimeDep) -> ConversationOut:
+    """End the conversation; later messages are refused with 409."""
+    return ConversationOut.of(runtime.conversations.close(conv.id))

@@ -1,0 +1,105 @@
+"""Request and response bodies of the public API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kefu.conversations.models import Conversation, ConversationStatus, Message, Role
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerIn(_In):
+    external_id: str | None = Field(None, min_length=1, max_length=128)
+    name: str | None = Field(None, min_length=1, max_length=200)
+
+
+class ConversationCreate(_In):
+    language: Literal["zh", "en"] | None = None
+    channel: str = Field("web", min_length=1, max_length=32, pattern=r"^[a-z0-9_\-]+$")
+    customer: CustomerIn | None = None
+
+
+class MessageCreate(_In):
+    text: str = Field(description="The customer's message; trimmed, must not be empty.")
+    client_message_id: str | None = Field(
+        None,
+        description="Client-chosen id, unique per conversation: a retry with the same id "
+        "returns the stored replies instead of a duplicate.",
+    )
+
+
+class ConversationOut(BaseModel):
+    id: uuid.UUID
+    status: ConversationStatus
+    language: str
+    channel: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, conv: Conversation) -> ConversationOut:
+        return cls(
+            id=conv.id,
+            status=conv.status,
+            language=conv.language,
+            channel=conv.channel,
+            created_at=conv.created_at,
+            updated_at=conv.updated_at,
+            closed_at=conv.closed_at,
+        )
+
+
+class ConversationCreated(ConversationOut):
+    token: str = Field(description="Present as `Authorization: Bearer <token>` on later calls.")
+
+
+class MessageOut(BaseModel):
+    id: int
+    seq: int
+    role: Role
+    text: str
+    payload: dict[str, Any] | None
+    client_message_id: str | None
+    reply_to: int | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: Message) -> MessageOut:
+        return cls(
+            id=m.id,
+            seq=m.seq,
+            role=m.role,
+            text=m.text,
+            payload=m.payload,
+            client_message_id=m.client_message_id,
+            reply_to=m.reply_to_id,
+            created_at=m.created_at,
+        )
+
+
+class TurnOut(BaseModel):
+    message: MessageOut
+    replies: list[MessageOut]
+    status: ConversationStatus
+    duplicate: bool = Field(description="True when this was a retry of a stored message.")
+
+
+class MessageList(BaseModel):
+    messages: list[MessageOut]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,274 @@
+"""The `kefu` command. Errors print one clear line (no traceback) and exit non-zero."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from kefu import __version__
+from kefu.config import Settings
+
+app = typer.Typer(
+    help="kefu: intelligent customer service.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+kb_app = typer.Typer(help="Knowledge base (FAQ packs).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(kb_app, name="kb")
+
+out = Console()
+err = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn expected failures into a one-line message and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from kefu.errors import KefuError
+        from kefu.knowledge.pack import PackError
+
+        try:
+            return fn(*args, **kwargs)
+        except PackError as exc:
+            for problem in exc.problems:
+                err.print(f"[red]error:[/red] {problem}", markup=True, highlight=False)
+            raise typer.Exit(1) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            err.print(f"[red]error:[/red] invalid setting {where}: {first['msg']}")
+            raise typer.Exit(1) from None
+        except KefuError as exc:
+            err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+            raise typer.Exit(1) from None
+        except SQLAlchemyError as exc:
+            detail = getattr(exc, "orig", None) or exc
+            err.print(f"[red]error:[/red] database: {str(detail).splitlines()[0]}", highlight=False)
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def version() -> None:
+    """Print kefu's version."""
+    out.print(f"kefu {__version__}")
+
+
+@app.command("config")
+@friendly
+def show_config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the effective settings (secrets masked)."""
+    values = settings().masked()
+    if as_json:
+        out.print_json(json.dumps(values, default=str))
+        return
+    table = Table("setting", "value", "environment variable")
+    for name, value in values.items():
+        table.add_row(name, str(value), f"KEFU_{name.upper()}")
+    out.print(table)
+
+
+@db_app.command("upgrade")
+@friendly
+def db_upgrade() -> None:
+    """Apply pending migrations (creates the database if needed)."""
+    from kefu.db import migrate
+    from kefu.db.engine import make_engine
+
+    s = settings()
+    engine = make_engine(s.effective_database_url)
+    try:
+        todo = migrate.pending(engine)
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    if todo:
+        out.print(f"applied {len(todo)} migration(s): {', '.join(todo)}")
+    else:
+        out.print("database is up to date")
+
+
+@app.command()
+@friendly
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (KEFU_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (KEFU_PORT).")] = None,
+) -> None:
+    """Migrate, load the default knowledge into an empty database, and serve the API."""
+    import uvicorn
+
+    from kefu.api.app import create_app
+    from kefu.runtime import prepare_database
+
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    s = Settings(**overrides)
+    seeded = prepare_database(s)
+    for result in seeded:
+        out.print(f"loaded default knowledge pack {result.pack!r}: {result.created} entries")
+    s.signing_key  # noqa: B018 - create the key file now, not on the first request
+    out.print(f"kefu {__version__} on http://{s.host}:{s.port}  (API docs: /docs)")
+    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info", access_log=False)
+
+
+@app.command()
+@friendly
+def chat(
+    language: Annotated[str | None, typer.Option("--lang", help="zh or en")] = None,
+) -> None:
+    """Chat with the bot in the terminal (uses the local database; Ctrl-D to quit)."""
+    from kefu.runtime import Runtime, prepare_database
+
+    s = settings()
+    if language not in (None, "zh", "en"):
+        raise typer.BadParameter("--lang must be zh or en")
+    prepare_database(s)
+    runtime = Runtime.build(s)
+    try:
+        conv = runtime.conversations.start(language=language, channel="cli")
+        out.print("[dim]kefu chat — type your question; Ctrl-D or /quit to leave.[/dim]")
+        while True:
+            try:
+                text = input("> ")
+            except (EOFError, KeyboardInterrupt):
+                out.print()
+                break
+            if text.strip() in ("/quit", "/exit"):
+                break
+            if not text.strip():
+                continue
+            try:
+                posted = runtime.conversations.post(conv.id, text, str(uuid.uuid4()))
+            except Exception as exc:  # keep the session alive on bad input
+                from kefu.errors import KefuError
+
+                if not isinstance(exc, KefuError):
+                    raise
+                err.print(f"[red]{exc.message}[/red]")
+                continue
+            for reply in posted.replies:
+                out.print(f"[bold cyan]kefu[/bold cyan] {reply.text}", highlight=False)
+            if posted.status.value == "waiting_agent":
+                out.print("[dim](waiting for a human agent)[/dim]")
+    finally:
+        runtime.close()
+
+
+def _format_of(path: Path) -> Literal["yaml", "json"]:
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return "json"
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    from kefu.errors import InvalidInput
+
+    raise InvalidInput(f"{path}: use a .yaml, .yml or .json file")
+
+
+@kb_app.command("import")
+@friendly
+def kb_import(
+    files: Annotated[list[Path], typer.Argument(help="Pack files (.yaml/.yml/.json).")],
+    dry_run: Annotated[bool, typer.Option(help="Validate only; change nothing.")] = False,
+) -> None:
+    """Validate packs and upsert their entries by id."""
+    from kefu.knowledge.pack import PackError, load_packs
+    from kefu.knowledge.service import import_pack
+    from kefu.runtime import Runtime, prepare_database
+
+    packs, problems = [], []
+    for path in files:
+        _format_of(path)
+        try:
+            packs.extend(load_packs(path))
+        except PackError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise PackError(problems)
+    total = sum(len(p.entries) for p in packs)
+    if dry_run:
+        out.print(f"valid: {len(packs)} pack(s), {total} entries")
+        return
+    s = Settings(load_default_knowledge=False)
+    prepare_database(s)
+    runtime = Runtime.build(s)
+    try:
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("importing", total=len(packs))
+            with runtime.sessions.begin() as session:
+                results = []
+                for pack in packs:
+                    results.append(import_pack(session, runtime.tenant, pack))
+                    progress.advance(task)
+    finally:
+        runtime.close()
+    for r in results:
+        out.print(f"{r.pack}: {r.created} created, {r.updated} updated")
+
+
+@kb_app.command("export")
+@friendly
+def kb_export(
+    file: Annotated[Path, typer.Argument(help="Output file (.yaml/.yml/.json), or - for stdout.")],
+    pack: Annotated[str | None, typer.Option(help="Export only this pack.")] = None,
+) -> None:
+    """Write the knowledge base out in the pack format (one file, all packs)."""
+    from kefu.errors import NotFound
+    from kefu.knowledge.pack import dump_packs
+    from kefu.knowledge.service import export_packs
+    from kefu.runtime import Runtime, prepare_database
+
+    fmt: Literal["yaml", "json"] = "yaml" if str(file) == "-" else _format_of(file)
+    s = settings()
+    prepare_database(s)
+    runtime = Runtime.build(s)
+    try:
+        with runtime.sessions() as session:
+            packs = export_packs(session, runtime.tenant)
+    finally:
+        runtime.close()
+    if pack:
+        packs = [p for p in packs if p.pack == pack]
+        if not packs:
+            raise NotFound(f"no pack named {pack!r}")
+    text = dump_packs(packs, fmt)
+    if str(file) == "-":
+        sys.stdout.write(text)
+    else:
+        file.write_text(text, encoding="utf-8")
+        out.print(
+            f"wrote {sum(len(p.entries) for p in packs)} entries in {len(packs)} pack(s) to {file}"
+        )
+
+
+def main() -> None:
+    app()

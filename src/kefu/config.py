@@ -1,0 +1,143 @@
+"""Settings: the one place kefu reads its configuration.
+
+Sources, highest priority first: keyword arguments, ``KEFU_*`` environment variables, a ``.env``
+file, ``kefu.toml`` (path from ``KEFU_CONFIG_FILE``, default ``./kefu.toml``), then defaults.
+The defaults run an embedded deployment: SQLite under ``./var/``, no Redis, one process.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Language = Literal["zh", "en"]
+
+SECRET_KEY_FILE = "secret_key"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KEFU_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        toml_file=os.environ.get("KEFU_CONFIG_FILE", "kefu.toml"),
+    )
+
+    data_dir: Path = Field(Path("var"), description="Where the embedded database and secrets live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/kefu.db"
+    )
+    redis_url: str | None = Field(
+        None, description="Optional Redis; when set, conversation locks are shared across workers."
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="Signs conversation tokens; generated under data_dir if unset."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    default_language: Language = "zh"
+    max_message_chars: int = Field(2000, ge=1, le=100_000)
+    tenant: str = Field("default", description="Slug of the tenant this deployment serves.")
+    load_default_knowledge: bool = Field(
+        True, description="Load the bundled FAQ packs into an empty knowledge base on start."
+    )
+    faq_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Minimum FAQ match score to answer."
+    )
+    conversation_token_ttl_hours: int = Field(24 * 30, ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kefu.db').as_posix()}"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The secret key; on first use without one, generate it and keep it in data_dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / SECRET_KEY_FILE
+        if path.exists():
+            key = path.read_text(encoding="utf-8").strip()
+            if len(key) >= MIN_SECRET_KEY_LENGTH:
+                return key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # Create with 0600 from the start so the key is never world-readable.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(key + "\n")
+        return key
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings for display, secrets and URL passwords masked."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "secret_key":
+                source = "env/config" if value is not None else f"{self.data_dir / SECRET_KEY_FILE}"
+                value = f"******** ({source})"
+            elif name == "database_url":
+                value = mask_url(self.effective_database_url)
+            elif name == "redis_url" and value:
+                value = mask_url(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a URL such as postgresql://user:pw@host/db."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL (e.g. redis://); mask between ':' and '@'
+        scheme, sep, rest = url.partition("://")
+        creds, at, host = rest.rpartition("@")
+        if at and ":" in creds:
+            user = creds.split(":", 1)[0]
+            return f"{scheme}{sep}{user}:***@{host}"
+        return url
+
+
+def get_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

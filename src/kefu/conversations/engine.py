@@ -1,0 +1,63 @@
+"""The bot the conversation service talks to: a pipeline rebuilt when knowledge changes.
+
+Imports (`kefu kb import`) bump the tenant's knowledge revision; a running server notices within
+`check_interval` seconds and swaps in a new pipeline, built outside the request path's lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from kefu.dialogue.pipeline import Pipeline
+from kefu.knowledge.service import load_knowledge
+from kefu.tenants.models import Tenant
+from kefu.understanding.faq import FaqMatcher
+
+
+class AnswerEngine:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        tenant_id: int,
+        threshold: float,
+        check_interval: float = 2.0,
+    ) -> None:
+        self._sessions = sessions
+        self._tenant_id = tenant_id
+        self._threshold = threshold
+        self._check_interval = check_interval
+        self._rebuild = threading.Lock()
+        self._checked = 0.0
+        self._pipeline = self._build()
+
+    def _build(self) -> Pipeline:
+        with self._sessions() as session:
+            tenant = session.get_one(Tenant, self._tenant_id)
+            knowledge = load_knowledge(session, tenant)
+        matcher = FaqMatcher(list(knowledge.entries.values()))
+        self._checked = time.monotonic()
+        return Pipeline(matcher, knowledge, self._threshold)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if time.monotonic() - self._checked > self._check_interval:
+            self.refresh()
+        return self._pipeline
+
+    def refresh(self, force: bool = False) -> None:
+        if not self._rebuild.acquire(blocking=force):
+            return  # another thread is already checking; keep answering with the current one
+        try:
+            with self._sessions() as session:
+                revision = session.scalar(
+                    select(Tenant.knowledge_revision).where(Tenant.id == self._tenant_id)
+                )
+            if force or revision != self._pipeline.knowledge.revision:
+                self._pipeline = self._build()
+            self._checked = time.monotonic()
+        finally:
+            self._rebuild.release()

@@ -1,0 +1,257 @@
+"""The conversation service: start conversations and handle customer messages.
+
+A message is stored first (its own transaction), then answered, then its replies and turn event
+are stored together. A per-conversation lock makes one conversation's messages go through this
+one at a time, in arrival order. A retry with the same `client_message_id` returns what was
+stored; if the first attempt died before answering, the retry answers it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kefu.conversations.engine import AnswerEngine
+from kefu.conversations.locks import ConversationLocks
+from kefu.conversations.models import (
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Message,
+    Role,
+    TurnEvent,
+)
+from kefu.db.base import utcnow
+from kefu.dialogue.pipeline import ConversationState, TurnResult
+from kefu.errors import Conflict, InvalidInput, NotFound
+from kefu.text.normalize import clean_display
+
+MAX_CLIENT_ID = 128
+
+
+@dataclass(frozen=True)
+class Posted:
+    message: Message
+    replies: Sequence[Message]
+    status: ConversationStatus
+    duplicate: bool
+
+
+class ConversationService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        tenant_id: int,
+        engine: AnswerEngine,
+        locks: ConversationLocks,
+        max_chars: int,
+        default_language: str,
+    ) -> None:
+        self.sessions = sessions
+        self.tenant_id = tenant_id
+        self.engine = engine
+        self.locks = locks
+        self.max_chars = max_chars
+        self.default_language = default_language
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, conversation_id: uuid.UUID) -> Conversation:
+        with self.sessions() as session:
+            return self._get(session, conversation_id)
+
+    def messages(
+        self, conversation_id: uuid.UUID, after_seq: int = 0, limit: int = 100
+    ) -> list[Message]:
+        with self.sessions() as session:
+            self._get(session, conversation_id)
+            return list(
+                session.scalars(
+                    select(Message)
+                    .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
+                    .order_by(Message.seq)
+                    .limit(limit)
+                )
+            )
+
+    def _get(
+        self, session: Session, conversation_id: uuid.UUID, lock: bool = False
+    ) -> Conversation:
+        conv = session.get(Conversation, conversation_id, with_for_update=lock)
+        if conv is None or conv.tenant_id != self.tenant_id:
+            raise NotFound("conversation not found", code="conversation_not_found")
+        return conv
+
+    # -- writes --------------------------------------------------------------------------
+
+    def start(
+        self,
+        language: str | None = None,
+        channel: str = "web",
+        customer_external_id: str | None = None,
+        customer_name: str | None = None,
+    ) -> Conversation:
+        with self.sessions.begin() as session:
+            customer = None
+            if customer_external_id:
+                customer = session.scalar(
+                    select(Customer).where(
+                        Customer.tenant_id == self.tenant_id,
+                        Customer.external_id == customer_external_id,
+                    )
+                )
+            if customer is None:
+                customer = Customer(
+                    tenant_id=self.tenant_id,
+                    external_id=customer_external_id,
+                    display_name=customer_name,
+                )
+                session.add(customer)
+                session.flush()
+            conv = Conversation(
+                tenant_id=self.tenant_id,
+                customer_id=customer.id,
+                language=language or self.default_language,
+                channel=channel,
+            )
+            session.add(conv)
+        return conv
+
+    def close(self, conversation_id: uuid.UUID) -> Conversation:
+        with self.locks.lock(conversation_id), self.sessions.begin() as session:
+            conv = self._get(session, conversation_id, lock=True)
+            if conv.status is not ConversationStatus.CLOSED:
+                conv.status = ConversationStatus.CLOSED
+                conv.closed_at = conv.updated_at = utcnow()
+        return conv
+
+    def post(
+        self, conversation_id: uuid.UUID, text: str, client_message_id: str | None = None
+    ) -> Posted:
+        text = self._validate(text, client_message_id)
+        with self.locks.lock(conversation_id):
+            try:
+                stored = self._store_customer_message(conversation_id, text, client_message_id)
+            except IntegrityError:
+                # Another process stored the same client_message_id first: it is a retry.
+                stored = self._store_customer_message(conversation_id, text, client_message_id)
+            if isinstance(stored, Posted):
+                return stored
+            message, state = stored
+            result = self.engine.pipeline.handle(message.text, state)
+            return self._store_turn(message, result)
+
+    def _validate(self, text: str, client_message_id: str | None) -> str:
+        if not isinstance(text, str):
+            raise InvalidInput("text must be a string", code="invalid_text")
+        cleaned = clean_display(text)
+        if not cleaned:
+            raise InvalidInput("text must not be empty or only whitespace", code="empty_text")
+        if len(cleaned) > self.max_chars:
+            raise InvalidInput(
+                f"text is {len(cleaned)} characters; the limit is {self.max_chars}",
+                code="text_too_long",
+            )
+        if client_message_id is not None and not (
+            0 < len(client_message_id) <= MAX_CLIENT_ID and client_message_id.isprintable()
+        ):
+            raise InvalidInput(
+                f"client_message_id must be 1-{MAX_CLIENT_ID} printable characters",
+                code="invalid_client_message_id",
+            )
+        return cleaned
+
+    def _store_customer_message(
+        self, conversation_id: uuid.UUID, text: str, client_message_id: str | None
+    ) -> Posted | tuple[Message, ConversationState]:
+        with self.sessions.begin() as session:
+            conv = self._get(session, conversation_id, lock=True)
+            if client_message_id is not None:
+                existing = session.scalar(
+                    select(Message).where(
+                        Message.conversation_id == conversation_id,
+                        Message.client_message_id == client_message_id,
+                    )
+                )
+                if existing is not None:
+                    if self._answered(session, existing):
+                        replies = self._replies(session, existing)
+                        return Posted(existing, replies, conv.status, duplicate=True)
+                    state = ConversationState(conv.status.value, conv.language)  # type: ignore[arg-type]
+                    return existing, state
+            if conv.status is ConversationStatus.CLOSED:
+                raise Conflict(
+                    "conversation is closed; start a new one", code="conversation_closed"
+                )
+            conv.last_seq += 1
+            conv.updated_at = utcnow()
+            message = Message(
+                tenant_id=self.tenant_id,
+                conversation_id=conversation_id,
+                seq=conv.last_seq,
+                role=Role.CUSTOMER,
+                text=text,
+                client_message_id=client_message_id,
+            )
+            session.add(message)
+            session.flush()
+            state = ConversationState(conv.status.value, conv.language)  # type: ignore[arg-type]
+            return message, state
+
+    def _answered(self, session: Session, message: Message) -> bool:
+        return (
+            session.scalar(select(TurnEvent.id).where(TurnEvent.message_id == message.id))
+            is not None
+        )
+
+    def _replies(self, session: Session, message: Message) -> list[Message]:
+        return list(
+            session.scalars(
+                select(Message).where(Message.reply_to_id == message.id).order_by(Message.seq)
+            )
+        )
+
+    def _store_turn(self, message: Message, result: TurnResult) -> Posted:
+        with self.sessions.begin() as session:
+            conv = self._get(session, message.conversation_id, lock=True)
+            replies = []
+            for reply in result.replies:
+                conv.last_seq += 1
+                replies.append(
+                    Message(
+                        tenant_id=self.tenant_id,
+                        conversation_id=conv.id,
+                        seq=conv.last_seq,
+                        role=Role.BOT,
+                        text=reply.text,
+                        payload=reply.payload or None,
+                        reply_to_id=message.id,
+                    )
+                )
+            session.add_all(replies)
+            decision = result.decision
+            session.add(
+                TurnEvent(
+                    tenant_id=self.tenant_id,
+                    conversation_id=conv.id,
+                    message_id=message.id,
+                    language=result.parse.language,
+                    decision=decision.kind.value,
+                    intent=result.parse.intent,
+                    faq_entry_id=decision.entry_id,
+                    score=decision.score,
+                    understanding=result.parse.summary(),
+                    latency_ms=round(result.latency_ms, 3),
+                )
+            )
+            if result.wants_handoff and conv.status is ConversationStatus.BOT:
+                conv.status = ConversationStatus.WAITING_AGENT
+            conv.language = result.parse.language
+            conv.updated_at = utcnow()
+            session.flush()
+            return Posted(message, replies, conv.status, duplicate=False)

@@ -1,0 +1,38 @@
+"""The in-memory knowledge base the pipeline answers from: entries plus template variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from jinja2 import Template
+
+from kefu.knowledge.pack import LANGS, TEMPLATES, KnowledgeEntry, Lang, Variable, variables_for
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    name: str
+    variables: Mapping[str, Variable] = field(default_factory=dict)
+
+
+class KnowledgeBase:
+    """Entries by id with precompiled answer templates (compiled once, rendered per reply)."""
+
+    def __init__(self, entries: Sequence[tuple[KnowledgeEntry, PackInfo]], revision: int = 0):
+        self.revision = revision
+        self.entries: dict[str, KnowledgeEntry] = {}
+        self._templates: dict[tuple[str, Lang], Template] = {}
+        self._variables: dict[tuple[str, Lang], dict[str, str]] = {}
+        for entry, pack in entries:
+            self.entries[entry.id] = entry
+            for lang in LANGS:
+                self._templates[(entry.id, lang)] = TEMPLATES.from_string(entry.answer.get(lang))
+                self._variables[(entry.id, lang)] = variables_for(dict(pack.variables), lang)
+
+    @property
+    def skills(self) -> list[str]:
+        return sorted({e.skill for e in self.entries.values() if e.enabled})
+
+    def render(self, entry_id: str, lang: Lang) -> str:
+        return self._templates[(entry_id, lang)].render(self._variables[(entry_id, lang)])

@@ -1,0 +1,143 @@
+"""The only code that writes knowledge: import packs, export them, load them for answering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import TypeAdapter
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from kefu.db.base import utcnow
+from kefu.dialogue.knowledge import KnowledgeBase, PackInfo
+from kefu.knowledge.models import KnowledgeEntryRow, KnowledgePackRow
+from kefu.knowledge.pack import (
+    KnowledgeEntry,
+    KnowledgePack,
+    Variable,
+    default_pack_paths,
+    load_pack,
+)
+from kefu.tenants.models import Tenant
+
+_VARIABLES = TypeAdapter(dict[str, Variable])
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    pack: str
+    created: int
+    updated: int
+
+
+def import_pack(session: Session, tenant: Tenant, pack: KnowledgePack) -> ImportResult:
+    """Upsert a pack and its entries by id; entries not in the file are left as they are."""
+    row = session.scalar(
+        select(KnowledgePackRow).where(
+            KnowledgePackRow.tenant_id == tenant.id, KnowledgePackRow.name == pack.pack
+        )
+    )
+    variables = {
+        k: (v if isinstance(v, str) else v.model_dump()) for k, v in pack.variables.items()
+    }
+    if row is None:
+        row = KnowledgePackRow(tenant_id=tenant.id, name=pack.pack, variables=variables)
+        session.add(row)
+    row.version, row.variables, row.updated_at = pack.version, variables, utcnow()
+    session.flush()
+
+    existing = {
+        r.entry_id: r
+        for r in session.scalars(
+            select(KnowledgeEntryRow).where(
+                KnowledgeEntryRow.tenant_id == tenant.id,
+                KnowledgeEntryRow.entry_id.in_([e.id for e in pack.entries]),
+            )
+        )
+    }
+    created = updated = 0
+    for entry in pack.entries:
+        data = entry.model_dump(mode="json")
+        current = existing.get(entry.id)
+        if current is None:
+            session.add(
+                KnowledgeEntryRow(
+                    tenant_id=tenant.id,
+                    pack_id=row.id,
+                    entry_id=entry.id,
+                    skill=entry.skill,
+                    data=data,
+                    enabled=entry.enabled,
+                )
+            )
+            created += 1
+        elif current.data != data or current.pack_id != row.id:
+            current.pack_id, current.skill, current.data = row.id, entry.skill, data
+            current.enabled, current.updated_at = entry.enabled, utcnow()
+            updated += 1
+    session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant.id)
+        .values(knowledge_revision=Tenant.knowledge_revision + 1)
+    )
+    session.flush()
+    return ImportResult(pack.pack, created, updated)
+
+
+def has_knowledge(session: Session, tenant: Tenant) -> bool:
+    return (
+        session.scalar(
+            select(KnowledgeEntryRow.id).where(KnowledgeEntryRow.tenant_id == tenant.id).limit(1)
+        )
+        is not None
+    )
+
+
+def seed_defaults(session: Session, tenant: Tenant) -> list[ImportResult]:
+    """Load the bundled packs into an empty knowledge base; do nothing if it has entries."""
+    if has_knowledge(session, tenant):
+        return []
+    return [import_pack(session, tenant, load_pack(path)) for path in default_pack_paths()]
+
+
+def export_packs(session: Session, tenant: Tenant) -> list[KnowledgePack]:
+    packs = session.scalars(
+        select(KnowledgePackRow)
+        .where(KnowledgePackRow.tenant_id == tenant.id)
+        .order_by(KnowledgePackRow.name)
+    ).all()
+    out = []
+    for pack in packs:
+        rows = session.scalars(
+            select(KnowledgeEntryRow)
+            .where(KnowledgeEntryRow.pack_id == pack.id)
+            .order_by(KnowledgeEntryRow.id)
+        )
+        out.append(
+            KnowledgePack.model_validate(
+                {
+                    "pack": pack.name,
+                    "version": pack.version,
+                    "variables": pack.variables,
+                    "entries": [r.data for r in rows],
+                }
+            )
+        )
+    return out
+
+
+def load_knowledge(session: Session, tenant: Tenant) -> KnowledgeBase:
+    packs = {
+        p.id: PackInfo(p.name, _VARIABLES.validate_python(p.variables))
+        for p in session.scalars(
+            select(KnowledgePackRow).where(KnowledgePackRow.tenant_id == tenant.id)
+        )
+    }
+    rows: Iterable[KnowledgeEntryRow] = session.scalars(
+        select(KnowledgeEntryRow)
+        .where(KnowledgeEntryRow.tenant_id == tenant.id, KnowledgeEntryRow.enabled.is_(True))
+        .order_by(KnowledgeEntryRow.id)
+    )
+    entries = [(KnowledgeEntry.model_validate(r.data), packs[r.pack_id]) for r in rows]
+    return KnowledgeBase(entries, revision=tenant.knowledge_revision)

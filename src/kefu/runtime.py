@@ -1,0 +1,102 @@
+"""Wiring: builds the storage, the bot and the conversation service from settings.
+
+Shared by the faces (API, CLI chat) so they run the same code path. Nothing happens at import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kefu.config import Settings
+from kefu.conversations.engine import AnswerEngine
+from kefu.conversations.locks import ConversationLocks, LocalLocks, RedisLocks
+from kefu.conversations.service import ConversationService
+from kefu.db import migrate
+from kefu.db.engine import make_engine, make_session_factory
+from kefu.errors import NotReady
+from kefu.knowledge.service import ImportResult, seed_defaults
+from kefu.tenants.models import Tenant
+from kefu.tenants.service import ensure_tenant
+
+
+def prepare_database(settings: Settings, engine: Engine | None = None) -> list[ImportResult]:
+    """Apply pending migrations, create the tenant, and seed default knowledge if empty."""
+    owned = engine is None
+    engine = engine or make_engine(settings.effective_database_url)
+    try:
+        migrate.upgrade(engine)
+        with make_session_factory(engine).begin() as session:
+            tenant = ensure_tenant(session, settings.tenant)
+            return seed_defaults(session, tenant) if settings.load_default_knowledge else []
+    finally:
+        if owned:
+            engine.dispose()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    tenant: Tenant
+    conversations: ConversationService
+    redis: redis.Redis | None
+
+    @property
+    def token_ttl(self) -> timedelta:
+        return timedelta(hours=self.settings.conversation_token_ttl_hours)
+
+    @classmethod
+    def build(cls, settings: Settings, engine: Engine | None = None) -> Runtime:
+        engine = engine or make_engine(settings.effective_database_url)
+        if migrate.pending(engine):
+            raise NotReady(
+                "the database schema is not up to date: run `kefu db upgrade` (or `kefu serve`)",
+                code="schema_outdated",
+            )
+        sessions = make_session_factory(engine)
+        with sessions.begin() as session:
+            tenant = ensure_tenant(session, settings.tenant)
+        client: redis.Redis | None = None
+        locks: ConversationLocks = LocalLocks()
+        if settings.redis_url:
+            client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            locks = RedisLocks(client)
+        bot = AnswerEngine(sessions, tenant.id, settings.faq_threshold)
+        service = ConversationService(
+            sessions,
+            tenant.id,
+            bot,
+            locks,
+            max_chars=settings.max_message_chars,
+            default_language=settings.default_language,
+        )
+        return cls(settings, engine, sessions, tenant, service, client)
+
+    def check_ready(self) -> dict[str, str]:
+        """Probe the database (and Redis when configured); raise NotReady with the reason."""
+        checks = {}
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except (OperationalError, ProgrammingError) as exc:
+            raise NotReady(f"database unavailable: {exc.orig}") from exc
+        if self.redis is not None:
+            try:
+                self.redis.ping()
+                checks["redis"] = "ok"
+            except redis.RedisError as exc:
+                raise NotReady(f"redis unavailable: {exc}") from exc
+        return checks
+
+    def close(self) -> None:
+        if self.redis is not None:
+            self.redis.close()
+        self.engine.dispose()

@@ -1,0 +1,102 @@
+"""Rule-based FAQ matching: exact, keyword and character n-gram similarity, one score.
+
+Character n-grams (1-3, TF-IDF) handle Chinese without a tokeniser and English with typos. The
+score of an entry is the best of: 1.0 for an exact question match; the cosine similarity to its
+closest question; and a blend of cosine and keyword coverage, so keywords can only help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from kefu.knowledge.pack import LANGS, KnowledgeEntry
+from kefu.text.language import detect_language
+from kefu.text.normalize import match_key, normalize
+from kefu.understanding.parse import FaqCandidate, Lang, MatchMethod, Parse
+
+KEYWORD_WEIGHT = 0.5
+TOP_K = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Keywords:
+    entry: int
+    terms: tuple[str, ...]
+
+
+class FaqMatcher:
+    """Implements `Understander` over a fixed set of entries; build a new one to change them."""
+
+    def __init__(self, entries: Sequence[KnowledgeEntry]) -> None:
+        self.entries = [e for e in entries if e.enabled]
+        self._question_entry: list[int] = []
+        self._questions: list[str] = []
+        self._exact: dict[str, int] = {}
+        self._keywords: list[_Keywords] = []
+        for index, entry in enumerate(self.entries):
+            for lang in LANGS:
+                for question in entry.questions(lang):
+                    self._questions.append(question)
+                    self._question_entry.append(index)
+                    self._exact.setdefault(match_key(question), index)
+                terms = tuple(normalize(k) for k in entry.keywords.get(lang) if normalize(k))
+                if terms:
+                    self._keywords.append(_Keywords(index, terms))
+        self._entry_of = np.asarray(self._question_entry, dtype=np.int64)
+        self._vectorizer: TfidfVectorizer | None = None
+        if self._questions:
+            self._vectorizer = TfidfVectorizer(
+                analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, preprocessor=match_key
+            )
+            self._matrix = self._vectorizer.fit_transform(self._questions)
+
+    def parse(self, text: str, language_hint: Lang) -> Parse:
+        normalized = normalize(text)
+        language = detect_language(normalized) or language_hint
+        return Parse(text=text, normalized=normalized, language=language, faq=self.match(text))
+
+    def match(self, text: str, top_k: int = TOP_K) -> tuple[FaqCandidate, ...]:
+        if not self.entries:
+            return ()
+        key = match_key(text)
+        if not key:
+            return ()
+        scores: dict[int, tuple[float, MatchMethod, str]] = {}
+        exact = self._exact.get(key)
+        if exact is not None:
+            scores[exact] = (1.0, "exact", text)
+
+        cosine = np.zeros(len(self.entries))
+        best_question = np.zeros(len(self.entries), dtype=np.int64)
+        if self._vectorizer is not None:
+            sims = (self._matrix @ self._vectorizer.transform([text]).T).toarray().ravel()
+            # Best question per entry: questions are grouped by entry, so reduce by segment.
+            order = np.lexsort((-sims, self._entry_of))
+            first = np.unique(self._entry_of[order], return_index=True)[1]
+            best = order[first]
+            cosine[self._entry_of[best]] = sims[best]
+            best_question[self._entry_of[best]] = best
+
+        normalized = normalize(text)
+        coverage = np.zeros(len(self.entries))
+        for kw in self._keywords:
+            hits = sum(1 for term in kw.terms if term in normalized)
+            coverage[kw.entry] = max(coverage[kw.entry], hits / len(kw.terms))
+        blended = (1 - KEYWORD_WEIGHT) * cosine + KEYWORD_WEIGHT * coverage
+
+        for index in np.argsort(-np.maximum(cosine, blended))[: top_k + 1]:
+            i = int(index)
+            if i in scores:
+                continue
+            method: MatchMethod = "keyword" if blended[i] > cosine[i] else "similarity"
+            score = float(max(blended[i], cosine[i]))
+            if score <= 0:
+                continue
+            scores[i] = (min(score, 0.99), method, self._questions[int(best_question[i])])
+
+        ranked = sorted(scores.items(), key=lambda item: -item[1][0])[:top_k]
+        return tuple(FaqCandidate(self.entries[i].id, round(s, 4), m, q) for i, (s, m, q) in ranked)

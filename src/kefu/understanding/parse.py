@@ -1,0 +1,41 @@
+"""The shared vocabulary between understanding and dialogue."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+Lang = Literal["zh", "en"]
+MatchMethod = Literal["exact", "keyword", "similarity"]
+
+
+@dataclass(frozen=True, slots=True)
+class FaqCandidate:
+    entry_id: str
+    score: float  # 0..1, comparable across methods
+    method: MatchMethod
+    matched: str  # the bank question that matched best
+
+
+@dataclass(frozen=True, slots=True)
+class Parse:
+    text: str
+    normalized: str
+    language: Lang
+    faq: tuple[FaqCandidate, ...] = ()
+    intent: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def top(self) -> FaqCandidate | None:
+        return self.faq[0] if self.faq else None
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-safe form stored in turn events."""
+        data = asdict(self)
+        data.pop("text")
+        return data
+
+
+class Understander(Protocol):
+    def parse(self, text: str, language_hint: Lang) -> Parse: ...

@@ -1,0 +1,97 @@
+"""The `kefu` command, run in-process with Typer's runner against a temporary data dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kefu import __version__
+from kefu.cli import app
+from tests.knowledge.test_pack import GOOD
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
+    for name in ("KEFU_DATABASE_URL", "KEFU_REDIS_URL", "KEFU_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "var"
+
+
+def test_version() -> None:
+    res = runner.invoke(app, ["version"])
+    assert res.exit_code == 0 and __version__ in res.stdout
+
+
+def test_config_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEFU_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("KEFU_DATABASE_URL", "postgresql://kefu:hunter2@db/kefu")
+    res = runner.invoke(app, ["config", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "hunter2" not in res.stdout and "k" * 40 not in res.stdout
+    data = json.loads(res.stdout)
+    assert data["port"] == 8000
+
+
+def test_config_with_bad_setting_is_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEFU_PORT", "not-a-port")
+    res = runner.invoke(app, ["config"])
+    assert res.exit_code == 1
+    assert "invalid setting port" in res.stderr and "Traceback" not in res.output
+
+
+def test_db_upgrade_is_idempotent(data_dir: Path) -> None:
+    first = runner.invoke(app, ["db", "upgrade"])
+    assert first.exit_code == 0 and "applied" in first.stdout
+    assert (data_dir / "kefu.db").exists()
+    second = runner.invoke(app, ["db", "upgrade"])
+    assert "up to date" in second.stdout
+
+
+def test_db_upgrade_with_unreachable_database_is_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEFU_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    res = runner.invoke(app, ["db", "upgrade"])
+    assert res.exit_code == 1 and "database" in res.stderr and "Traceback" not in res.output
+
+
+def test_kb_import_export_round_trip(tmp_path: Path) -> None:
+    pack = tmp_path / "demo.yaml"
+    pack.write_text(GOOD, encoding="utf-8")
+    res = runner.invoke(app, ["kb", "import", str(pack)])
+    assert res.exit_code == 0, res.output
+    assert "demo: 1 created, 0 updated" in res.stdout
+    again = runner.invoke(app, ["kb", "import", str(pack)])
+    assert "demo: 0 created, 0 updated" in again.stdout
+    for name in ("out.yaml", "out.json"):
+        res = runner.invoke(app, ["kb", "export", str(tmp_path / name), "--pack", "demo"])
+        assert res.exit_code == 0, res.output
+        back = runner.invoke(app, ["kb", "import", "--dry-run", str(tmp_path / name)])
+        assert "valid: 1 pack(s), 1 entries" in back.stdout
+
+
+def test_kb_import_reports_line_precise_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("    skill: bike\n", ""), encoding="utf-8")
+    res = runner.invoke(app, ["kb", "import", str(bad)])
+    assert res.exit_code == 1
+    assert f"{bad}:6: entries.0.skill: Field required" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_kb_import_rejects_unknown_extension_and_missing_file(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["kb", "import", str(tmp_path / "x.txt")])
+    assert res.exit_code == 1 and ".yaml" in res.stderr
+    res = runner.invoke(app, ["kb", "import", str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 1 and "no such file" in res.stderr
+
+
+def test_chat_answers_in_terminal() -> None:
+    res = runner.invoke(app, ["chat"], input="押金怎么退？\n/quit\n")
+    assert res.exit_code == 0, res.output
+    assert "kefu " in res.stdout and "押金" in res.stdout
