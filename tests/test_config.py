@@ -17,7 +17,12 @@ def test_defaults_are_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     s = Settings()
     assert s.effective_database_url == "sqlite:///var/kefu.db"
     assert s.redis_url is None
-    assert (s.host, s.port, s.default_language, s.max_message_chars) == ("127.0.0.1", 8000, "zh", 2000)
+    assert (s.host, s.port, s.default_language, s.max_message_chars) == (
+        "127.0.0.1",
+        8000,
+        "zh",
+        2000,
+    )
 
 
 def test_env_vars_override(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.server import Server
+from kefu.testing import Server
 
 
 def test_messages_written_before_restart_are_there_after_it(tmp_path: Path) -> None:

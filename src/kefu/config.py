@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         True, description="Load the bundled FAQ packs into an empty knowledge base on start."
     )
     faq_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Minimum FAQ match score to answer."
+        0.65, ge=0.0, le=1.0, description="Minimum FAQ match score to answer."
     )
     conversation_token_ttl_hours: int = Field(24 * 30, ge=1)
 

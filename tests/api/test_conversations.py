@@ -130,7 +130,9 @@ def test_hostile_text_is_stored_verbatim_and_answered(client: TestClient) -> Non
 def test_zero_width_characters_do_not_defeat_matching(client: TestClient) -> None:
     conv, auth = start(client)
     res = client.post(
-        f"/v1/conversations/{conv}/messages", json={"text": "押\u200b金怎么\u200d退？"}, headers=auth
+        f"/v1/conversations/{conv}/messages",
+        json={"text": "押\u200b金怎么\u200d退？"},
+        headers=auth,
     )
     assert res.json()["message"]["text"] == "押金怎么退？"
     assert res.json()["replies"][0]["payload"]["faq"] == "bike.deposit_refund"

@@ -26,7 +26,9 @@ def test_empty_or_whitespace_text_is_rejected(client: TestClient, text: str) -> 
 
 def test_text_over_limit_is_rejected(client: TestClient) -> None:
     conv, auth = start(client)
-    res = client.post(f"/v1/conversations/{conv}/messages", json={"text": "好" * 2001}, headers=auth)
+    res = client.post(
+        f"/v1/conversations/{conv}/messages", json={"text": "好" * 2001}, headers=auth
+    )
     assert_error(res, 422, "text_too_long")
     assert "2000" in res.json()["error"]["message"]
 
@@ -86,7 +88,9 @@ def test_unknown_conversation_is_404(client: TestClient) -> None:
         res = client.get(f"/v1/conversations/{conv}", headers=auth)
         assert res.status_code == 404, conv
         assert res.json()["error"]["code"] in ("conversation_not_found", "not_found")
-    res = client.post(f"/v1/conversations/{uuid.uuid4()}/messages", json={"text": "hi"}, headers=auth)
+    res = client.post(
+        f"/v1/conversations/{uuid.uuid4()}/messages", json={"text": "hi"}, headers=auth
+    )
     assert_error(res, 404, "conversation_not_found")
 
 

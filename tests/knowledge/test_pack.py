@@ -25,7 +25,7 @@ variables:
 entries:
   - id: demo.deposit
     skill: bike
-    question: {zh: 押金怎么退？, en: How do I get my deposit back?}
+    question: {zh: "押金怎么退？", en: "How do I get my deposit back?"}
     similar: {zh: [退押金], en: [refund deposit]}
     keywords: {zh: [押金], en: [deposit]}
     answer:
@@ -51,7 +51,7 @@ def test_undefined_template_variable_reports_answer_line() -> None:
     with pytest.raises(PackError) as info:
         parse_pack(bad, "demo.yaml")
     (problem,) = info.value.problems
-    assert problem.startswith("demo.yaml:14: entries.0.answer.en:")
+    assert problem.startswith("demo.yaml:13: entries.0.answer.en:")
     assert "phone" in problem
 
 
@@ -88,8 +88,10 @@ def test_json_errors_have_lines() -> None:
 
 def test_unknown_field_and_bad_id_rejected() -> None:
     with pytest.raises(PackError, match="Extra inputs"):
-        parse_pack(GOOD.replace("    skill: bike\n", "    skill: bike\n    colour: red\n"), "a.yaml")
-    with pytest.raises(PackError, match="entries.0.id"):
+        parse_pack(
+            GOOD.replace("    skill: bike\n", "    skill: bike\n    colour: red\n"), "a.yaml"
+        )
+    with pytest.raises(PackError, match=r"entries\.0\.id"):
         parse_pack(GOOD.replace("demo.deposit", "Demo Deposit!"), "a.yaml")
 
 

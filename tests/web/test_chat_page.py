@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.conftest import service_missing
-from tests.server import Server
+from kefu.testing import Server
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-"""Rule-based FAQ matching: exact, keyword and character n-gram similarity, one score.
+"""Rule-based FAQ matching: exact, keyword and n-gram similarity, one score.
 
-Character n-grams (1-3, TF-IDF) handle Chinese without a tokeniser and English with typos. The
+Character n-grams handle Chinese without a tokeniser and English with typos (see ngram.py). The
 score of an entry is the best of: 1.0 for an exact question match; the cosine similarity to its
 closest question; and a blend of cosine and keyword coverage, so keywords can only help.
 """
@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kefu.knowledge.pack import LANGS, KnowledgeEntry
 from kefu.text.language import detect_language
 from kefu.text.normalize import match_key, normalize
+from kefu.understanding.ngram import NgramIndex, faq_terms
 from kefu.understanding.parse import FaqCandidate, Lang, MatchMethod, Parse
 
 KEYWORD_WEIGHT = 0.5
@@ -47,19 +47,22 @@ class FaqMatcher:
                 if terms:
                     self._keywords.append(_Keywords(index, terms))
         self._entry_of = np.asarray(self._question_entry, dtype=np.int64)
-        self._vectorizer: TfidfVectorizer | None = None
-        if self._questions:
-            self._vectorizer = TfidfVectorizer(
-                analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, preprocessor=match_key
-            )
-            self._matrix = self._vectorizer.fit_transform(self._questions)
+        self._index = NgramIndex(self._questions, lambda text: faq_terms(match_key(text)))
 
     def parse(self, text: str, language_hint: Lang) -> Parse:
         normalized = normalize(text)
         language = detect_language(normalized) or language_hint
         return Parse(text=text, normalized=normalized, language=language, faq=self.match(text))
 
-    def match(self, text: str, top_k: int = TOP_K) -> tuple[FaqCandidate, ...]:
+    @property
+    def questions(self) -> list[tuple[str, str]]:
+        """(entry id, question) for every indexed question, in index order."""
+        return [(self.entries[e].id, q) for e, q in zip(self._question_entry, self._questions)]
+
+    def match(
+        self, text: str, top_k: int = TOP_K, exclude: int | None = None
+    ) -> tuple[FaqCandidate, ...]:
+        """Best entries for `text`. `exclude` hides one indexed question (leave-one-out)."""
         if not self.entries:
             return ()
         key = match_key(text)
@@ -67,13 +70,13 @@ class FaqMatcher:
             return ()
         scores: dict[int, tuple[float, MatchMethod, str]] = {}
         exact = self._exact.get(key)
-        if exact is not None:
+        if exact is not None and (exclude is None or self._questions[exclude] != text):
             scores[exact] = (1.0, "exact", text)
 
         cosine = np.zeros(len(self.entries))
         best_question = np.zeros(len(self.entries), dtype=np.int64)
-        if self._vectorizer is not None:
-            sims = (self._matrix @ self._vectorizer.transform([text]).T).toarray().ravel()
+        if self._questions:
+            sims = self._index.similarity(text, exclude)
             # Best question per entry: questions are grouped by entry, so reduce by segment.
             order = np.lexsort((-sims, self._entry_of))
             first = np.unique(self._entry_of[order], return_index=True)[1]

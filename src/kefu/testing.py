@@ -1,4 +1,5 @@
-"""Run the real `kefu serve` in a subprocess for tests that need a live server."""
+"""Run a real `kefu serve` in a subprocess: for integration tests and benchmarks (kefu's own and
+an operator's)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
-import httpx
 
 
 def free_port() -> int:
@@ -47,13 +49,21 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.HTTPError:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as res:
+                    if res.status == 200:
+                        return time.perf_counter() - started
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
-            time.sleep(0.05)
+            time.sleep(0.02)
         self.stop()
         raise TimeoutError(f"server not ready in {timeout}s: {self.log.read_text()[-2000:]}")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process, from /proc (Linux)."""
+        assert self.proc is not None
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+        return kb / 1024
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
