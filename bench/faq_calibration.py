@@ -49,7 +49,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=400, help="negatives per file")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    entries = [e for f in (args.packs or default_pack_paths()) for p in load_packs(f) for e in p.entries]
+    entries = [
+        e for f in (args.packs or default_pack_paths()) for p in load_packs(f) for e in p.entries
+    ]
     matcher = FaqMatcher(entries)
     positives = held_out(matcher)
     negatives: list[float] = []
@@ -60,13 +62,21 @@ def main() -> None:
         for row in rows[: args.sample]:
             top = matcher.match(row["text"])
             negatives.append(top[0].score if top else 0.0)
-    table = Table("threshold", "answered right", "answered wrong", "fallback", "out-of-scope answered",
-                  title=f"{len(positives)} held-out positives, {len(negatives)} negatives")
+    table = Table(
+        "threshold",
+        "answered right",
+        "answered wrong",
+        "fallback",
+        "out-of-scope answered",
+        title=f"{len(positives)} held-out positives, {len(negatives)} negatives",
+    )
     for t in [x / 20 for x in range(6, 17)]:
         right = sum(1 for s, ok in positives if ok and s >= t) / len(positives)
         wrong = sum(1 for s, ok in positives if not ok and s >= t) / len(positives)
         fa = sum(1 for s in negatives if s >= t) / max(1, len(negatives))
-        table.add_row(f"{t:.2f}", f"{right:.1%}", f"{wrong:.1%}", f"{1 - right - wrong:.1%}", f"{fa:.1%}")
+        table.add_row(
+            f"{t:.2f}", f"{right:.1%}", f"{wrong:.1%}", f"{1 - right - wrong:.1%}", f"{fa:.1%}"
+        )
     console.print(table)
     top1 = sum(ok for _, ok in positives) / len(positives)
     console.print(f"top-1 accuracy on held-out paraphrases (no threshold): {top1:.1%}")

@@ -55,7 +55,9 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(samples), "p95": qs[94], "p99": qs[98], "n": len(samples)}
 
 
-def timed(fn: Callable[[str], object], questions: list[str], rounds: int, label: str) -> list[float]:
+def timed(
+    fn: Callable[[str], object], questions: list[str], rounds: int, label: str
+) -> list[float]:
     for q in questions[:50]:  # warm up
         fn(q)
     samples = []
@@ -127,7 +129,9 @@ def main() -> int:
         "start to ready s": results["start_to_ready_s"],
         "server rss MB": results["server_rss_mb"],
     }
-    table = Table("measure", "value", "target", "ok", title=f"kefu message path ({results['machine']})")
+    table = Table(
+        "measure", "value", "target", "ok", title=f"kefu message path ({results['machine']})"
+    )
     ok_all = True
     for name, value in measured.items():
         ok = float(value) <= TARGETS[name]  # type: ignore[arg-type]
@@ -135,8 +139,11 @@ def main() -> int:
         table.add_row(name, f"{float(value):.3f}", f"<= {TARGETS[name]}", "yes" if ok else "NO")  # type: ignore[arg-type]
     console.print(table)
     for key in ("pipeline", "in_process_message", "http_round_trip"):
-        p = results[key]
-        console.print(f"{key}: p50 {p['p50']:.3f} ms, p95 {p['p95']:.3f} ms, p99 {p['p99']:.3f} ms, n={p['n']}")  # type: ignore[index]
+        p: dict[str, float] = results[key]  # type: ignore[assignment]
+        console.print(
+            f"{key}: p50 {p['p50']:.3f} ms, p95 {p['p95']:.3f} ms, p99 {p['p99']:.3f} ms, "
+            f"n={p['n']:.0f}"
+        )
     console.print(f"first start (migrate + seed) to ready: {results['start_to_ready_first_s']} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))

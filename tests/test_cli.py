@@ -95,3 +95,30 @@ def test_chat_answers_in_terminal() -> None:
     res = runner.invoke(app, ["chat"], input="押金怎么退？\n/quit\n")
     assert res.exit_code == 0, res.output
     assert "kefu " in res.stdout and "押金" in res.stdout
+
+
+def test_kb_import_refuses_duplicates_across_files(tmp_path: Path) -> None:
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text(GOOD, encoding="utf-8")
+    res = runner.invoke(
+        app, ["kb", "import", "--dry-run", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")]
+    )
+    assert res.exit_code == 1
+    assert "more than one file" in res.stderr and "more than one pack" in res.stderr
+
+
+def test_kb_reimport_that_would_break_kept_entries_is_refused(tmp_path: Path) -> None:
+    pack = tmp_path / "demo.yaml"
+    pack.write_text(GOOD, encoding="utf-8")
+    assert runner.invoke(app, ["kb", "import", str(pack)]).exit_code == 0
+    # The new file drops the entry and the variable it uses: the stored entry would break.
+    other = GOOD.replace("demo.deposit", "demo.other").replace("{{ hotline }}", "us")
+    other = other.replace('  hotline: "400-000-0000"\n', "  unused: x\n")
+    pack.write_text(other, encoding="utf-8")
+    res = runner.invoke(app, ["kb", "import", str(pack)])
+    assert res.exit_code == 1 and "demo.deposit" in res.stderr and "would break" in res.stderr
+
+
+def test_kb_export_does_not_create_or_seed_a_database(data_dir: Path) -> None:
+    res = runner.invoke(app, ["kb", "export", "-"])
+    assert res.exit_code == 1 and "kefu db upgrade" in res.stderr

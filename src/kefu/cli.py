@@ -212,9 +212,17 @@ def kb_import(
             packs.extend(load_packs(path))
         except PackError as exc:
             problems.extend(exc.problems)
+    names = [p.pack for p in packs]
+    ids = [e.id for p in packs for e in p.entries]
+    problems += [
+        f"pack {n!r} is in more than one file" for n in sorted(set(names)) if names.count(n) > 1
+    ]
+    problems += [
+        f"entry id {i!r} is in more than one pack" for i in sorted(set(ids)) if ids.count(i) > 1
+    ]
     if problems:
         raise PackError(problems)
-    total = sum(len(p.entries) for p in packs)
+    total = len(ids)
     if dry_run:
         out.print(f"valid: {len(packs)} pack(s), {total} entries")
         return
@@ -245,12 +253,10 @@ def kb_export(
     from kefu.errors import NotFound
     from kefu.knowledge.pack import dump_packs
     from kefu.knowledge.service import export_packs
-    from kefu.runtime import Runtime, prepare_database
+    from kefu.runtime import Runtime
 
     fmt: Literal["yaml", "json"] = "yaml" if str(file) == "-" else _format_of(file)
-    s = settings()
-    prepare_database(s)
-    runtime = Runtime.build(s)
+    runtime = Runtime.build(settings())  # read-only: refuses an unmigrated database
     try:
         with runtime.sessions() as session:
             packs = export_packs(session, runtime.tenant)

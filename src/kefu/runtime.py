@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import redis
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.config import Settings
@@ -86,8 +86,9 @@ class Runtime:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
-        except (OperationalError, ProgrammingError) as exc:
-            raise NotReady(f"database unavailable: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise NotReady(f"database unavailable: {detail}") from exc
         if self.redis is not None:
             try:
                 self.redis.ping()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
+from kefu.conversations import tokens
 from tests.conftest import start
 
 
@@ -84,14 +86,34 @@ def test_wrong_content_type_is_rejected(client: TestClient) -> None:
 
 def test_unknown_conversation_is_404(client: TestClient) -> None:
     _, auth = start(client)
-    for conv in (str(uuid.uuid4()), "not-a-uuid", "../../etc/passwd"):
+    for conv in ("not-a-uuid", "../../etc/passwd"):
         res = client.get(f"/v1/conversations/{conv}", headers=auth)
         assert res.status_code == 404, conv
         assert res.json()["error"]["code"] in ("conversation_not_found", "not_found")
+    # A correctly signed token for an id that was never created (e.g. deleted data).
+    ghost = uuid.uuid4()
+    settings = client.app.state.runtime.settings  # type: ignore[attr-defined]
+    token = tokens.issue(ghost, settings.tenant, settings.signing_key, timedelta(hours=1))
     res = client.post(
-        f"/v1/conversations/{uuid.uuid4()}/messages", json={"text": "hi"}, headers=auth
+        f"/v1/conversations/{ghost}/messages",
+        json={"text": "hi"},
+        headers={"Authorization": f"Bearer {token}"},
     )
     assert_error(res, 404, "conversation_not_found")
+
+
+def test_unknown_conversation_without_valid_token_reveals_nothing(client: TestClient) -> None:
+    _, auth = start(client)
+    assert_error(client.get(f"/v1/conversations/{uuid.uuid4()}"), 401, "missing_token")
+    assert_error(client.get(f"/v1/conversations/{uuid.uuid4()}", headers=auth), 403, "wrong_token")
+
+
+def test_expired_token_is_401(client: TestClient) -> None:
+    conv, _ = start(client)
+    settings = client.app.state.runtime.settings  # type: ignore[attr-defined]
+    token = tokens.issue(uuid.UUID(conv), settings.tenant, settings.signing_key, timedelta(-1))
+    res = client.get(f"/v1/conversations/{conv}", headers={"Authorization": f"Bearer {token}"})
+    assert_error(res, 401, "token_expired")
 
 
 def test_missing_token_is_401(client: TestClient) -> None:

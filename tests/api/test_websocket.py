@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -47,3 +49,15 @@ def test_websocket_refuses_bad_token(client: TestClient, token: str) -> None:
     ):
         ws.receive_json()
     assert info.value.code == 1008
+
+
+def test_websocket_binary_frame_and_long_chinese_message(client: TestClient) -> None:
+    conv, auth = start(client)
+    with client.websocket_connect(f"/v1/conversations/{conv}/ws", headers=auth) as ws:
+        ws.send_bytes(b"\x00\x01")
+        assert ws.receive_json()["error"]["code"] == "invalid_frame"
+        # The longest allowed message, ASCII-escaped as json.dumps does by default.
+        ws.send_text(json.dumps({"text": "好" * 2000}))
+        assert ws.receive_json()["type"] == "turn"
+        ws.send_text(json.dumps({"text": "好" * 2001}))
+        assert ws.receive_json()["error"]["code"] == "text_too_long"

@@ -130,3 +130,22 @@ def test_bundled_packs_are_valid_and_big_enough() -> None:
         for entry in pack.entries:
             assert len(entry.similar.zh) >= 3 and len(entry.similar.en) >= 3, entry.id
     assert any(e.action == "handoff" for e in packs["common"].entries)
+
+
+def test_template_that_parses_but_cannot_render_is_refused() -> None:
+    unsafe = GOOD.replace('"Call {{ hotline }}."', "\"{{ ''.__class__.__mro__ }}\"")
+    with pytest.raises(PackError, match="fails to render"):
+        parse_pack(unsafe, "a.yaml")
+    missing_attr = GOOD.replace('"Call {{ hotline }}."', '"Call {{ hotline.area.code }}."')
+    with pytest.raises(PackError, match="fails to render"):
+        parse_pack(missing_attr, "a.yaml")
+
+
+def test_json_list_with_one_pack_reports_real_lines() -> None:
+    doc = yaml.safe_load(GOOD)
+    del doc["entries"][0]["skill"]
+    text = json.dumps([doc], indent=2, ensure_ascii=False)
+    with pytest.raises(PackError) as info:
+        parse_packs(text, "list.json")
+    assert info.value.problems[0].startswith("list.json:")
+    assert not info.value.problems[0].startswith("list.json:1:")

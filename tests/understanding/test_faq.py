@@ -60,3 +60,9 @@ def test_every_bank_question_finds_its_entry() -> None:
     for entry_id, question in matcher.questions:
         top = matcher.match(question)
         assert top[0].entry_id == entry_id and top[0].method == "exact", question
+
+
+def test_spaces_between_chinese_characters_still_match_exactly() -> None:
+    matcher = FaqMatcher(parse_pack(GOOD).entries)
+    (top, *_) = matcher.match("押金 怎么 退")
+    assert top.method == "exact"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.conftest import service_missing
 from kefu.testing import Server
+from tests.conftest import service_missing
 
 
 @pytest.fixture(scope="module")

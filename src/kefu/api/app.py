@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from kefu import __version__
 from kefu.api import errors
-from kefu.api.limits import BodyLimit
+from kefu.api.limits import BodyLimit, frame_limit
 from kefu.api.routes import conversations, health, ws
 from kefu.config import Settings
 from kefu.runtime import Runtime
@@ -43,6 +43,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(ws.router)
     app.include_router(web.router)
-    # JSON escapes can quadruple a message's size; leave room for the other fields.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_message_chars * 8 + 4096)
+    app.add_middleware(BodyLimit, max_bytes=frame_limit(settings.max_message_chars))
     return app

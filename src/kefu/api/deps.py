@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kefu.conversations import tokens
 from kefu.conversations.models import Conversation
-from kefu.errors import InvalidInput, KefuError, NotFound, Unauthorized
+from kefu.errors import KefuError, NotFound, Unauthorized
 from kefu.runtime import Runtime
 
 bearer = HTTPBearer(
@@ -38,14 +38,14 @@ def parse_conversation_id(conversation_id: str) -> uuid.UUID:
 
 
 def authorize(runtime: Runtime, conversation_id: str, token: str | None) -> Conversation:
-    """Check the conversation exists, then that the token was issued for it."""
-    conv = runtime.conversations.get(parse_conversation_id(conversation_id))
+    """Check the token first, so a caller without one learns nothing about which ids exist."""
+    cid = parse_conversation_id(conversation_id)
     if not token:
         raise Unauthorized(
             "missing conversation token (Authorization: Bearer <token>)", code="missing_token"
         )
-    tokens.verify(token, conv.id, runtime.settings.tenant, runtime.settings.signing_key)
-    return conv
+    tokens.verify(token, cid, runtime.settings.tenant, runtime.settings.signing_key)
+    return runtime.conversations.get(cid)
 
 
 def authorized_conversation(
@@ -74,9 +74,3 @@ def optional_json(request: Request, content_type: Annotated[str | None, Header()
     )
     if has_body:
         require_json(content_type)
-
-
-def check_limit(value: int, name: str, maximum: int) -> int:
-    if not 0 <= value <= maximum:
-        raise InvalidInput(f"{name} must be between 0 and {maximum}")
-    return value

@@ -7,6 +7,12 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def frame_limit(max_message_chars: int) -> int:
+    """Largest body for a message of the allowed length: a JSON \\uXXXX escape takes six
+    characters per character of text, plus room for the other fields."""
+    return max_message_chars * 6 + 4096
+
+
 class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -50,7 +56,8 @@ class BodyLimit:
                     "code": "payload_too_large",
                     "message": f"request body over {self.max_bytes} bytes",
                 }
-            }
+            },
+            separators=(",", ":"),
         ).encode()
         await send(
             {

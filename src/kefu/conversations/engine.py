@@ -1,7 +1,8 @@
 """The bot the conversation service talks to: a pipeline rebuilt when knowledge changes.
 
 Imports (`kefu kb import`) bump the tenant's knowledge revision; a running server notices within
-`check_interval` seconds and swaps in a new pipeline, built outside the request path's lock.
+about `check_interval` seconds and swaps in a new pipeline, built on a background thread so no
+customer message waits for the rebuild.
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ class AnswerEngine:
 
     @property
     def pipeline(self) -> Pipeline:
-        if time.monotonic() - self._checked > self._check_interval:
-            self.refresh()
+        if time.monotonic() - self._checked > self._check_interval and not self._rebuild.locked():
+            # Check in the background: the message in hand is answered with what we have.
+            self._checked = time.monotonic()
+            threading.Thread(
+                target=self.refresh, name="kefu-knowledge-refresh", daemon=True
+            ).start()
         return self._pipeline
 
     def refresh(self, force: bool = False) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from kefu.dialogue.knowledge import KnowledgeBase
-from kefu.i18n import t
+from kefu.i18n import has, t
+from kefu.knowledge.bank import KnowledgeBase
 from kefu.understanding.parse import Lang, Parse, Understander
 
 
@@ -84,8 +84,11 @@ class Pipeline:
         if decision.kind is DecisionKind.SILENT:
             return ()
         if decision.kind is DecisionKind.FALLBACK:
-            sep = t("topics.separator", lang)
-            topics = sep.join(t(f"skill.{s}", lang) for s in self.knowledge.skills)
+            # Skills without a catalog description are left out rather than shown as raw keys.
+            described = [f"skill.{s}" for s in self.knowledge.skills if has(f"skill.{s}", lang)]
+            if not described:
+                return (Reply(t("fallback.plain", lang), {"kind": "fallback"}),)
+            topics = t("topics.separator", lang).join(t(key, lang) for key in described)
             return (Reply(t("fallback", lang, topics=topics), {"kind": "fallback"}),)
         assert decision.entry_id is not None
         if decision.kind is DecisionKind.HANDOFF and state.status == "waiting_agent":

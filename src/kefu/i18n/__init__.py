@@ -24,6 +24,10 @@ def catalog(lang: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+def has(key: str, lang: str) -> bool:
+    return key in catalog(lang)
+
+
 def t(key: str, lang: str, **values: Any) -> str:
     """Translate `key`; falls back to English, then to the key itself so nothing crashes."""
     text = catalog(lang).get(key) or catalog("en").get(key) or key

@@ -94,7 +94,7 @@ class KnowledgePack(_Strict):
                 found.append((("entries", index, "id"), f"duplicate entry id {entry.id!r}"))
             seen.add(entry.id)
             for lang in LANGS:
-                problem = template_problem(entry.answer.get(lang), self.variables)
+                problem = template_problem(entry.answer.get(lang), self.variables, lang)
                 if problem:
                     found.append((("entries", index, "answer", lang), problem))
         return found
@@ -104,7 +104,9 @@ def variables_for(variables: dict[str, Variable], lang: Lang) -> dict[str, str]:
     return {k: (v.get(lang) if isinstance(v, Localized) else v) for k, v in variables.items()}
 
 
-def template_problem(source: str, variables: dict[str, Variable]) -> str | None:
+def template_problem(source: str, variables: dict[str, Variable], lang: Lang) -> str | None:
+    """Why this answer template can't be used, or None. It is rendered once here, so a
+    template that parses but fails (unsafe attribute, missing key) is refused at import."""
     try:
         parsed = TEMPLATES.parse(source)
     except TemplateError as exc:
@@ -112,6 +114,10 @@ def template_problem(source: str, variables: dict[str, Variable]) -> str | None:
     missing = meta.find_undeclared_variables(parsed) - set(variables)
     if missing:
         return f"answer uses undefined variable(s): {', '.join(sorted(missing))}"
+    try:
+        TEMPLATES.from_string(source).render(variables_for(variables, lang))
+    except TemplateError as exc:  # SecurityError and UndefinedError are TemplateErrors
+        return f"answer template fails to render: {exc}"
     return None
 
 
@@ -148,6 +154,7 @@ def parse_packs(text: str, source: str = "<pack>") -> list[KnowledgePack]:
     """Parse YAML (one or more documents) or JSON (an object or a list of them) into validated
     packs, or raise PackError listing every problem as 'source:line: where: message'."""
     is_json = source.lower().endswith(".json")
+    loaded: Any = None
     try:
         if is_json:
             loaded = json.loads(text)
@@ -165,7 +172,7 @@ def parse_packs(text: str, source: str = "<pack>") -> list[KnowledgePack]:
         raise PackError([f"{source}:1: the file holds no pack"])
     packs: list[KnowledgePack] = []
     found: list[tuple[tuple[Any, ...], str]] = []
-    many = len(docs) > 1
+    many = len(docs) > 1 or (is_json and isinstance(loaded, list))
     for index, data in enumerate(docs):
         where: tuple[Any, ...] = (index,) if many else ()
         if not isinstance(data, dict):
@@ -199,8 +206,8 @@ def _lines(text: str, many: bool) -> dict[tuple[Any, ...], int]:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError:  # JSON that PyYAML can't compose: report without lines
         return {}
-    if len(nodes) == 1 and isinstance(nodes[0], yaml.SequenceNode) and many:
-        return _line_index(nodes[0])  # a JSON list of packs
+    if len(nodes) == 1 and isinstance(nodes[0], yaml.SequenceNode):
+        return _line_index(nodes[0])  # a JSON list of packs: paths start with the index
     if not many:
         return _line_index(nodes[0]) if nodes else {}
     lines: dict[tuple[Any, ...], int] = {}

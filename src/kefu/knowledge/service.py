@@ -10,14 +10,17 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from kefu.db.base import utcnow
-from kefu.dialogue.knowledge import KnowledgeBase, PackInfo
+from kefu.knowledge.bank import KnowledgeBase, PackInfo
 from kefu.knowledge.models import KnowledgeEntryRow, KnowledgePackRow
 from kefu.knowledge.pack import (
+    LANGS,
     KnowledgeEntry,
     KnowledgePack,
+    PackError,
     Variable,
     default_pack_paths,
     load_pack,
+    template_problem,
 )
 from kefu.tenants.models import Tenant
 
@@ -41,6 +44,8 @@ def import_pack(session: Session, tenant: Tenant, pack: KnowledgePack) -> Import
     variables = {
         k: (v if isinstance(v, str) else v.model_dump()) for k, v in pack.variables.items()
     }
+    if row is not None:
+        _check_kept_entries(session, row, pack)
     if row is None:
         row = KnowledgePackRow(tenant_id=tenant.id, name=pack.pack, variables=variables)
         session.add(row)
@@ -83,6 +88,28 @@ def import_pack(session: Session, tenant: Tenant, pack: KnowledgePack) -> Import
     )
     session.flush()
     return ImportResult(pack.pack, created, updated)
+
+
+def _check_kept_entries(session: Session, row: KnowledgePackRow, pack: KnowledgePack) -> None:
+    """Entries already stored in this pack but absent from the file stay; refuse an import whose
+    new variables would break their answers."""
+    incoming = {e.id for e in pack.entries}
+    problems = []
+    kept_rows = session.scalars(
+        select(KnowledgeEntryRow).where(KnowledgeEntryRow.pack_id == row.id)
+    )
+    for kept in kept_rows:
+        if kept.entry_id in incoming:
+            continue
+        entry = KnowledgeEntry.model_validate(kept.data)
+        for lang in LANGS:
+            problem = template_problem(entry.answer.get(lang), pack.variables, lang)
+            if problem:
+                problems.append(
+                    f"pack {pack.pack!r}: stored entry {entry.id!r} ({lang}) would break: {problem}"
+                )
+    if problems:
+        raise PackError(problems)
 
 
 def has_knowledge(session: Session, tenant: Tenant) -> bool:

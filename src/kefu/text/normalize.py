@@ -15,6 +15,7 @@ _KEEP_CONTROLS = {"\n", "\t", " "}
 _SPACES = re.compile(r"\s+")
 _REPEATED_PUNCT = re.compile(r"([!?.,;:~。！？，、；：～…])\1+")
 # For matching only: drop punctuation and symbols, keep letters, digits, CJK.
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u4dbf\u4e00-\u9fff]) (?=[\u3400-\u4dbf\u4e00-\u9fff])")
 _NON_WORD = re.compile(r"[^\w\u4e00-\u9fff\u3400-\u4dbf]+", re.UNICODE)
 
 
@@ -40,5 +41,6 @@ def normalize(text: str) -> str:
 
 
 def match_key(text: str) -> str:
-    """Key for exact matching: normalised, punctuation and spaces between CJK removed."""
-    return _SPACES.sub(" ", _NON_WORD.sub(" ", normalize(text))).strip().replace("_", " ")
+    """Key for exact matching: normalised, punctuation dropped, no spaces between CJK."""
+    key = _SPACES.sub(" ", _NON_WORD.sub(" ", normalize(text).replace("_", " "))).strip()
+    return _CJK_GAP.sub("", key)

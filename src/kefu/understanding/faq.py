@@ -57,7 +57,10 @@ class FaqMatcher:
     @property
     def questions(self) -> list[tuple[str, str]]:
         """(entry id, question) for every indexed question, in index order."""
-        return [(self.entries[e].id, q) for e, q in zip(self._question_entry, self._questions)]
+        return [
+            (self.entries[e].id, q)
+            for e, q in zip(self._question_entry, self._questions, strict=True)
+        ]
 
     def match(
         self, text: str, top_k: int = TOP_K, exclude: int | None = None

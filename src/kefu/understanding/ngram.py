@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 # Function words carry no topic; their character n-grams still count, so typos of them match.
 _EN_STOP = frozenset(
-    "i me my the a an to do does did is are was can could how what where when why it its of "
-    "for on in at and or you your please im i'm would will be there this that with".split()
+    (  # noqa: SIM905 - a word list reads best as text
+        "i me my the a an to do does did is are was can could how what where when why it its of "
+        "for on in at and or you your please im i'm would will be there this that with"
+    ).split()
 )
 
 
@@ -59,8 +60,10 @@ class NgramIndex:
             for g, w in weights.items():
                 postings.setdefault(g, []).append((doc_id, w / norm))
         self.postings = {
-            g: (np.fromiter((d for d, _ in p), np.int32, len(p)),
-                np.fromiter((w for _, w in p), np.float64, len(p)))
+            g: (
+                np.fromiter((d for d, _ in p), np.int32, len(p)),
+                np.fromiter((w for _, w in p), np.float64, len(p)),
+            )
             for g, p in postings.items()
         }
 

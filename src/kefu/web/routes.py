@@ -32,7 +32,12 @@ def chat_page(
         else pick_language(accept_language, runtime.settings.default_language)
     )
     other = "en" if chosen == "zh" else "zh"
-    html = _templates.get_template("chat.html").render(lang=chosen, other=other, t=catalog(chosen))
+    html = _templates.get_template("chat.html").render(
+        lang=chosen,
+        other=other,
+        t=catalog(chosen),
+        max_chars=runtime.settings.max_message_chars,
+    )
     return HTMLResponse(
         html,
         headers={

@@ -23,7 +23,7 @@ from kefu.conversations.service import Posted
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)
 }
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from kefu.api.deps import authorize
+from kefu.api.limits import frame_limit
 from kefu.api.routes.conversations import turn_out
 from kefu.api.schemas import MessageCreate
 from kefu.errors import KefuError
@@ -41,12 +42,20 @@ async def conversation_socket(websocket: WebSocket, conversation_id: str) -> Non
         await websocket.close(code=POLICY_VIOLATION, reason=f"{exc.code}: {exc.message}"[:120])
         return
     await websocket.accept()
-    limit = runtime.settings.max_message_chars * 4 + 1024
+    limit = frame_limit(runtime.settings.max_message_chars)
     try:
         while True:
-            raw = await websocket.receive_text()
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            raw = frame.get("text")
+            if raw is None:
+                await websocket.send_json(_error("invalid_frame", "send JSON as text frames"))
+                continue
             if len(raw) > limit:
-                await websocket.send_json(_error("payload_too_large", f"frame over {limit} bytes"))
+                await websocket.send_json(
+                    _error("payload_too_large", f"frame over {limit} characters")
+                )
                 continue
             try:
                 body = MessageCreate.model_validate(json.loads(raw))
