@@ -37,7 +37,7 @@ def parse_conversation_id(conversation_id: str) -> uuid.UUID:
         raise NotFound("conversation not found", code="conversation_not_found") from None
 
 
-def authorize(runtime: Runtime, conversation_id: str, token: str | None) -> Conversation:
+def authorize_id(runtime: Runtime, conversation_id: str, token: str | None) -> uuid.UUID:
     """Check the token first, so a caller without one learns nothing about which ids exist."""
     cid = parse_conversation_id(conversation_id)
     if not token:
@@ -45,7 +45,11 @@ def authorize(runtime: Runtime, conversation_id: str, token: str | None) -> Conv
             "missing conversation token (Authorization: Bearer <token>)", code="missing_token"
         )
     tokens.verify(token, cid, runtime.settings.tenant, runtime.settings.signing_key)
-    return runtime.conversations.get(cid)
+    return cid
+
+
+def authorize(runtime: Runtime, conversation_id: str, token: str | None) -> Conversation:
+    return runtime.conversations.get(authorize_id(runtime, conversation_id, token))
 
 
 def authorized_conversation(
@@ -57,6 +61,18 @@ def authorized_conversation(
 
 
 AuthorizedConversation = Annotated[Conversation, Depends(authorized_conversation)]
+
+
+def authorized_conversation_id(
+    conversation_id: str,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> uuid.UUID:
+    """Token check only, no database read: for routes whose service call loads the row anyway."""
+    return authorize_id(runtime, conversation_id, credentials.credentials if credentials else None)
+
+
+AuthorizedConversationId = Annotated[uuid.UUID, Depends(authorized_conversation_id)]
 
 
 def require_json(content_type: Annotated[str | None, Header()] = None) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -166,11 +167,25 @@ class ConversationService:
             )
         return cleaned
 
+    def _bump(self, session: Session, conversation_id: uuid.UUID, by: int, **values: Any) -> Any:
+        """Reserve `by` sequence numbers in one UPDATE ... RETURNING: a single round trip that
+        also row-locks the conversation on PostgreSQL. None if it is missing or closed."""
+        return session.execute(
+            update(Conversation)
+            .where(
+                Conversation.id == conversation_id,
+                Conversation.tenant_id == self.tenant_id,
+                Conversation.status != ConversationStatus.CLOSED,
+            )
+            .values(last_seq=Conversation.last_seq + by, updated_at=utcnow(), **values)
+            .returning(Conversation.last_seq, Conversation.status, Conversation.language)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+
     def _store_customer_message(
         self, conversation_id: uuid.UUID, text: str, client_message_id: str | None
     ) -> Posted | tuple[Message, ConversationState]:
         with self.sessions.begin() as session:
-            conv = self._get(session, conversation_id, lock=True)
             if client_message_id is not None:
                 existing = session.scalar(
                     select(Message).where(
@@ -179,29 +194,28 @@ class ConversationService:
                     )
                 )
                 if existing is not None:
+                    conv = self._get(session, conversation_id, lock=True)
                     if self._answered(session, existing):
                         replies = self._replies(session, existing)
                         return Posted(existing, replies, conv.status, duplicate=True)
-                    state = ConversationState(conv.status.value, conv.language)  # type: ignore[arg-type]
-                    return existing, state
-            if conv.status is ConversationStatus.CLOSED:
+                    return existing, ConversationState(conv.status.value, conv.language)  # type: ignore[arg-type]
+            row = self._bump(session, conversation_id, 1)
+            if row is None:
+                self._get(session, conversation_id)  # raises NotFound if it doesn't exist
                 raise Conflict(
                     "conversation is closed; start a new one", code="conversation_closed"
                 )
-            conv.last_seq += 1
-            conv.updated_at = utcnow()
             message = Message(
                 tenant_id=self.tenant_id,
                 conversation_id=conversation_id,
-                seq=conv.last_seq,
+                seq=row.last_seq,
                 role=Role.CUSTOMER,
                 text=text,
                 client_message_id=client_message_id,
             )
             session.add(message)
             session.flush()
-            state = ConversationState(conv.status.value, conv.language)  # type: ignore[arg-type]
-            return message, state
+            return message, ConversationState(row.status.value, row.language)
 
     def _answered(self, session: Session, message: Message) -> bool:
         return (
@@ -217,28 +231,37 @@ class ConversationService:
         )
 
     def _store_turn(self, message: Message, result: TurnResult) -> Posted:
+        values: dict[str, Any] = {"language": result.parse.language}
+        if result.wants_handoff:
+            values["status"] = case(
+                (Conversation.status == ConversationStatus.BOT, ConversationStatus.WAITING_AGENT),
+                else_=Conversation.status,
+            )
         with self.sessions.begin() as session:
-            conv = self._get(session, message.conversation_id, lock=True)
-            replies = []
-            for reply in result.replies:
-                conv.last_seq += 1
-                replies.append(
-                    Message(
-                        tenant_id=self.tenant_id,
-                        conversation_id=conv.id,
-                        seq=conv.last_seq,
-                        role=Role.BOT,
-                        text=reply.text,
-                        payload=reply.payload or None,
-                        reply_to_id=message.id,
-                    )
+            row = self._bump(session, message.conversation_id, len(result.replies), **values)
+            if row is None:  # closed while we were answering: keep the answer, don't reopen
+                conv = self._get(session, message.conversation_id, lock=True)
+                conv.last_seq += len(result.replies)
+                row = conv
+            first = row.last_seq - len(result.replies) + 1
+            replies = [
+                Message(
+                    tenant_id=self.tenant_id,
+                    conversation_id=message.conversation_id,
+                    seq=first + offset,
+                    role=Role.BOT,
+                    text=reply.text,
+                    payload=reply.payload or None,
+                    reply_to_id=message.id,
                 )
+                for offset, reply in enumerate(result.replies)
+            ]
             session.add_all(replies)
             decision = result.decision
             session.add(
                 TurnEvent(
                     tenant_id=self.tenant_id,
-                    conversation_id=conv.id,
+                    conversation_id=message.conversation_id,
                     message_id=message.id,
                     language=result.parse.language,
                     decision=decision.kind.value,
@@ -249,9 +272,5 @@ class ConversationService:
                     latency_ms=round(result.latency_ms, 3),
                 )
             )
-            if result.wants_handoff and conv.status is ConversationStatus.BOT:
-                conv.status = ConversationStatus.WAITING_AGENT
-            conv.language = result.parse.language
-            conv.updated_at = utcnow()
             session.flush()
-            return Posted(message, replies, conv.status, duplicate=False)
+            return Posted(message, replies, ConversationStatus(row.status), duplicate=False)

@@ -6,7 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from kefu.api.deps import AuthorizedConversation, RuntimeDep, optional_json, require_json
+from kefu.api.deps import (
+    AuthorizedConversation,
+    AuthorizedConversationId,
+    RuntimeDep,
+    optional_json,
+    require_json,
+)
 from kefu.api.schemas import (
     ConversationCreate,
     ConversationCreated,
@@ -74,10 +80,13 @@ def get_conversation(conv: AuthorizedConversation) -> ConversationOut:
     dependencies=[Depends(require_json)],
 )
 def post_message(
-    conv: AuthorizedConversation, body: MessageCreate, runtime: RuntimeDep, response: Response
+    conversation: AuthorizedConversationId,
+    body: MessageCreate,
+    runtime: RuntimeDep,
+    response: Response,
 ) -> TurnOut:
     """Send a customer message and get the bot's replies."""
-    posted = runtime.conversations.post(conv.id, body.text, body.client_message_id)
+    posted = runtime.conversations.post(conversation, body.text, body.client_message_id)
     if posted.duplicate:
         response.status_code = status.HTTP_200_OK
     return turn_out(posted)
