@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kefu.conversations import repository
 from kefu.conversations.engine import AnswerEngine
 from kefu.conversations.locks import ConversationLocks
 from kefu.conversations.models import (
@@ -54,6 +54,7 @@ class ConversationService:
         default_language: str,
     ) -> None:
         self.sessions = sessions
+        self.engine_ = sessions.kw["bind"]
         self.tenant_id = tenant_id
         self.engine = engine
         self.locks = locks
@@ -167,55 +168,49 @@ class ConversationService:
             )
         return cleaned
 
-    def _bump(self, session: Session, conversation_id: uuid.UUID, by: int, **values: Any) -> Any:
-        """Reserve `by` sequence numbers in one UPDATE ... RETURNING: a single round trip that
-        also row-locks the conversation on PostgreSQL. None if it is missing or closed."""
-        return session.execute(
-            update(Conversation)
-            .where(
-                Conversation.id == conversation_id,
-                Conversation.tenant_id == self.tenant_id,
-                Conversation.status != ConversationStatus.CLOSED,
-            )
-            .values(last_seq=Conversation.last_seq + by, updated_at=utcnow(), **values)
-            .returning(Conversation.last_seq, Conversation.status, Conversation.language)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-
     def _store_customer_message(
         self, conversation_id: uuid.UUID, text: str, client_message_id: str | None
     ) -> Posted | tuple[Message, ConversationState]:
-        with self.sessions.begin() as session:
-            if client_message_id is not None:
-                existing = session.scalar(
-                    select(Message).where(
-                        Message.conversation_id == conversation_id,
-                        Message.client_message_id == client_message_id,
-                    )
-                )
-                if existing is not None:
-                    conv = self._get(session, conversation_id, lock=True)
-                    if self._answered(session, existing):
-                        replies = self._replies(session, existing)
-                        return Posted(existing, replies, conv.status, duplicate=True)
-                    return existing, ConversationState(conv.status.value, conv.language)  # type: ignore[arg-type]
-            row = self._bump(session, conversation_id, 1)
-            if row is None:
-                self._get(session, conversation_id)  # raises NotFound if it doesn't exist
-                raise Conflict(
-                    "conversation is closed; start a new one", code="conversation_closed"
-                )
-            message = Message(
-                tenant_id=self.tenant_id,
-                conversation_id=conversation_id,
-                seq=row.last_seq,
-                role=Role.CUSTOMER,
-                text=text,
-                client_message_id=client_message_id,
+        # The common case runs on a bare connection; a retry or an error takes the ORM path.
+        with self.engine_.begin() as conn:
+            found = client_message_id is not None and repository.find_by_client_id(
+                conn, conversation_id, client_message_id
             )
-            session.add(message)
-            session.flush()
-            return message, ConversationState(row.status.value, row.language)
+            reserved = (
+                None if found else repository.reserve(conn, self.tenant_id, conversation_id, 1)
+            )
+            if reserved is not None:
+                message = repository.insert_message(
+                    conn,
+                    tenant_id=self.tenant_id,
+                    conversation_id=conversation_id,
+                    seq=reserved.last_seq,
+                    role=Role.CUSTOMER,
+                    text=text,
+                    client_message_id=client_message_id,
+                )
+                return message, ConversationState(reserved.status.value, reserved.language)  # type: ignore[arg-type]
+        with self.sessions.begin() as session:
+            if found:
+                assert client_message_id is not None
+                return self._stored(session, conversation_id, client_message_id)
+            self._get(session, conversation_id)  # raises NotFound if it doesn't exist
+            raise Conflict("conversation is closed; start a new one", code="conversation_closed")
+
+    def _stored(
+        self, session: Session, conversation_id: uuid.UUID, client_message_id: str
+    ) -> Posted | tuple[Message, ConversationState]:
+        """A retry: the stored turn, or the stored message still to be answered."""
+        conv = self._get(session, conversation_id, lock=True)
+        existing = session.scalars(
+            select(Message).where(
+                Message.conversation_id == conversation_id,
+                Message.client_message_id == client_message_id,
+            )
+        ).one()
+        if self._answered(session, existing):
+            return Posted(existing, self._replies(session, existing), conv.status, duplicate=True)
+        return existing, ConversationState(conv.status.value, conv.language)  # type: ignore[arg-type]
 
     def _answered(self, session: Session, message: Message) -> bool:
         return (
@@ -231,21 +226,22 @@ class ConversationService:
         )
 
     def _store_turn(self, message: Message, result: TurnResult) -> Posted:
-        values: dict[str, Any] = {"language": result.parse.language}
-        if result.wants_handoff:
-            values["status"] = case(
-                (Conversation.status == ConversationStatus.BOT, ConversationStatus.WAITING_AGENT),
-                else_=Conversation.status,
+        count = len(result.replies)
+        with self.engine_.begin() as conn:
+            reserved = repository.reserve(
+                conn,
+                self.tenant_id,
+                message.conversation_id,
+                count,
+                language=result.parse.language,
+                handoff=result.wants_handoff,
             )
-        with self.sessions.begin() as session:
-            row = self._bump(session, message.conversation_id, len(result.replies), **values)
-            if row is None:  # closed while we were answering: keep the answer, don't reopen
-                conv = self._get(session, message.conversation_id, lock=True)
-                conv.last_seq += len(result.replies)
-                row = conv
-            first = row.last_seq - len(result.replies) + 1
+            if reserved is None:  # closed while we were answering: keep the answer anyway
+                reserved = repository.reserve_closed(conn, message.conversation_id, count)
+            first = reserved.last_seq - count + 1
             replies = [
-                Message(
+                repository.insert_message(
+                    conn,
                     tenant_id=self.tenant_id,
                     conversation_id=message.conversation_id,
                     seq=first + offset,
@@ -256,21 +252,18 @@ class ConversationService:
                 )
                 for offset, reply in enumerate(result.replies)
             ]
-            session.add_all(replies)
             decision = result.decision
-            session.add(
-                TurnEvent(
-                    tenant_id=self.tenant_id,
-                    conversation_id=message.conversation_id,
-                    message_id=message.id,
-                    language=result.parse.language,
-                    decision=decision.kind.value,
-                    intent=result.parse.intent,
-                    faq_entry_id=decision.entry_id,
-                    score=decision.score,
-                    understanding=result.parse.summary(),
-                    latency_ms=round(result.latency_ms, 3),
-                )
+            repository.insert_turn(
+                conn,
+                tenant_id=self.tenant_id,
+                conversation_id=message.conversation_id,
+                message_id=message.id,
+                language=result.parse.language,
+                decision=decision.kind.value,
+                intent=result.parse.intent,
+                faq_entry_id=decision.entry_id,
+                score=decision.score,
+                understanding=result.parse.summary(),
+                latency_ms=round(result.latency_ms, 3),
             )
-            session.flush()
-            return Posted(message, replies, ConversationStatus(row.status), duplicate=False)
+            return Posted(message, replies, reserved.status, duplicate=False)

@@ -47,6 +47,11 @@ class FaqMatcher:
                 if terms:
                     self._keywords.append(_Keywords(index, terms))
         self._entry_of = np.asarray(self._question_entry, dtype=np.int64)
+        # Each distinct keyword is tested once per message, whatever number of entries use it.
+        self._term_groups: dict[str, list[int]] = {}
+        for group, kw in enumerate(self._keywords):
+            for term in set(kw.terms):
+                self._term_groups.setdefault(term, []).append(group)
         self._index = NgramIndex(self._questions, lambda text: faq_terms(match_key(text)))
 
     def parse(self, text: str, language_hint: Lang) -> Parse:
@@ -88,10 +93,15 @@ class FaqMatcher:
             best_question[self._entry_of[best]] = best
 
         normalized = normalize(text)
+        hits: dict[int, int] = {}
+        for term, groups in self._term_groups.items():
+            if term in normalized:
+                for group in groups:
+                    hits[group] = hits.get(group, 0) + 1
         coverage = np.zeros(len(self.entries))
-        for kw in self._keywords:
-            hits = sum(1 for term in kw.terms if term in normalized)
-            coverage[kw.entry] = max(coverage[kw.entry], hits / len(kw.terms))
+        for group, count in hits.items():
+            kw = self._keywords[group]
+            coverage[kw.entry] = max(coverage[kw.entry], count / len(kw.terms))
         blended = (1 - KEYWORD_WEIGHT) * cosine + KEYWORD_WEIGHT * coverage
 
         for index in np.argsort(-np.maximum(cosine, blended))[: top_k + 1]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Lang = Literal["zh", "en"]
@@ -32,9 +32,16 @@ class Parse:
 
     def summary(self) -> dict[str, Any]:
         """JSON-safe form stored in turn events."""
-        data = asdict(self)
-        data.pop("text")
-        return data
+        return {
+            "normalized": self.normalized,
+            "language": self.language,
+            "intent": self.intent,
+            "faq": [
+                {"entry_id": c.entry_id, "score": c.score, "method": c.method, "matched": c.matched}
+                for c in self.faq
+            ],
+            "extras": dict(self.extras),
+        }
 
 
 class Understander(Protocol):
