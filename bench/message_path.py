@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -50,6 +51,18 @@ def load_questions(path: Path | None) -> list[str]:
     return [q for p in packs for e in p.entries for lang in ("zh", "en") for q in e.questions(lang)]
 
 
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or platform.machine(),
+    )
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     qs = statistics.quantiles(samples, n=100, method="inclusive")
     return {"p50": statistics.median(samples), "p95": qs[94], "p99": qs[98], "n": len(samples)}
@@ -74,16 +87,18 @@ def main() -> int:
     parser.add_argument("--questions", type=Path, help="pack or one-message-per-line file")
     parser.add_argument("--rounds", type=int, default=1, help="passes over the questions")
     parser.add_argument("--json", type=Path, help="write results as JSON here")
+    parser.add_argument(
+        "--database-url", help="run the in-process part on this database (default: SQLite)"
+    )
     args = parser.parse_args()
     questions = load_questions(args.questions)
     results: dict[str, object] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": f"{platform.machine()}, {platform.processor() or '?'}, "
-        f"python {platform.python_version()}",
+        "machine": machine(),
         "questions": len(questions),
     }
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "var")
+        settings = Settings(data_dir=Path(tmp) / "var", database_url=args.database_url)
         prepare_database(settings)
         runtime = Runtime.build(settings)
         pipeline = runtime.conversations.engine.pipeline
