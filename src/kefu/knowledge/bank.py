@@ -32,7 +32,10 @@ class KnowledgeBase:
 
     @property
     def skills(self) -> list[str]:
-        return sorted({e.skill for e in self.entries.values() if e.enabled})
+        # Domain skills first; the shared small-talk pack ("common") reads best last.
+        return sorted(
+            {e.skill for e in self.entries.values() if e.enabled}, key=lambda s: (s == "common", s)
+        )
 
     def render(self, entry_id: str, lang: Lang) -> str:
         return self._templates[(entry_id, lang)].render(self._variables[(entry_id, lang)])
