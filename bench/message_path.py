@@ -101,7 +101,7 @@ def main() -> int:
         settings = Settings(data_dir=Path(tmp) / "var", database_url=args.database_url)
         prepare_database(settings)
         runtime = Runtime.build(settings)
-        pipeline = runtime.conversations.engine.pipeline
+        pipeline = runtime.conversations.bot.pipeline
         state = ConversationState("bot", "zh")
         results["pipeline"] = percentiles(
             timed(lambda q: pipeline.handle(q, state), questions, args.rounds, "pipeline")

@@ -23,7 +23,6 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def service_missing(name: str, reason: str) -> None:

@@ -32,3 +32,12 @@ def test_readyz_is_503_when_redis_is_unreachable(settings: Settings) -> None:
             assert "redis" in res.json()["error"]["message"]
     finally:
         runtime.close()
+
+
+def test_concurrent_preparation_of_a_new_database(settings: Settings) -> None:
+    """Several servers started at once on a new database: one migrates, the others wait."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: prepare_database(settings), range(3)))
+    assert sorted(len(r) for r in results) == [0, 0, 3]  # the bundled packs, seeded once

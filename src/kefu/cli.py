@@ -127,9 +127,9 @@ def serve(
     from kefu.runtime import prepare_database
 
     overrides: dict[str, Any] = {}
-    if host:
+    if host is not None:
         overrides["host"] = host
-    if port:
+    if port is not None:
         overrides["port"] = port
     s = Settings(**overrides)
     seeded = prepare_database(s)

@@ -5,6 +5,9 @@ Shared by the faces (API, CLI chat) so they run the same code path. Nothing happ
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,7 +21,7 @@ from kefu.conversations.engine import AnswerEngine
 from kefu.conversations.locks import ConversationLocks, LocalLocks, RedisLocks
 from kefu.conversations.service import ConversationService
 from kefu.db import migrate
-from kefu.db.engine import make_engine, make_session_factory
+from kefu.db.engine import READ_ONLY, make_engine, make_session_factory
 from kefu.errors import NotReady
 from kefu.knowledge.service import ImportResult, seed_defaults
 from kefu.tenants.models import Tenant
@@ -30,13 +33,48 @@ def prepare_database(settings: Settings, engine: Engine | None = None) -> list[I
     owned = engine is None
     engine = engine or make_engine(settings.effective_database_url)
     try:
-        migrate.upgrade(engine)
-        with make_session_factory(engine).begin() as session:
-            tenant = ensure_tenant(session, settings.tenant)
-            return seed_defaults(session, tenant) if settings.load_default_knowledge else []
+        with _preparing(engine):
+            migrate.upgrade(engine)
+            with make_session_factory(engine).begin() as session:
+                tenant = ensure_tenant(session, settings.tenant)
+                return seed_defaults(session, tenant) if settings.load_default_knowledge else []
     finally:
         if owned:
             engine.dispose()
+
+
+# Any fixed 64-bit number, the same in every kefu process: the PostgreSQL advisory lock key.
+_PREPARE_LOCK = 0x6B656675  # "kefu"
+
+
+@contextmanager
+def _preparing(engine: Engine) -> Iterator[None]:
+    """Serialise database preparation across processes, so several servers started at once on
+    a new database don't race to create the same tables: a PostgreSQL advisory lock, or for an
+    SQLite file an exclusive lock on a file beside it."""
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.prepare-lock", "a+b") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        return
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PREPARE_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PREPARE_LOCK})
+            conn.commit()
 
 
 @dataclass
@@ -68,9 +106,12 @@ class Runtime:
         if settings.redis_url:
             client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
             locks = RedisLocks(client)
-        bot = AnswerEngine(sessions, tenant.id, settings.faq_threshold)
+        reads = make_session_factory(engine, read_only=True)
+        bot = AnswerEngine(reads, tenant.id, settings.faq_threshold)
         service = ConversationService(
+            engine,
             sessions,
+            reads,
             tenant.id,
             bot,
             locks,
@@ -83,7 +124,7 @@ class Runtime:
         """Probe the database (and Redis when configured); raise NotReady with the reason."""
         checks = {}
         try:
-            with self.engine.connect() as conn:
+            with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except SQLAlchemyError as exc:

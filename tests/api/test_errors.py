@@ -151,3 +151,46 @@ def test_bad_paging_is_rejected(client: TestClient) -> None:
     conv, auth = start(client)
     res = client.get(f"/v1/conversations/{conv}/messages?limit=100000", headers=auth)
     assert_error(res, 422, "invalid_request")
+
+
+def test_paging_cursor_beyond_any_sequence_is_refused(client: TestClient) -> None:
+    conv, auth = start(client)
+    for after in (2**31, 10**20):
+        res = client.get(f"/v1/conversations/{conv}/messages?after={after}", headers=auth)
+        assert_error(res, 422, "invalid_request")
+    ok = client.get(f"/v1/conversations/{conv}/messages?after={2**31 - 1}", headers=auth)
+    assert ok.status_code == 200 and ok.json()["messages"] == []
+
+
+def test_control_characters_in_customer_fields_are_refused(client: TestClient) -> None:
+    for field in ("external_id", "name"):
+        res = client.post("/v1/conversations", json={"customer": {field: "a\u0000b"}})
+        assert_error(res, 422, "invalid_request")
+
+
+def test_chunked_body_over_limit_is_413(client: TestClient) -> None:
+    conv, auth = start(client)
+
+    def chunks() -> object:
+        yield b'{"text": "'
+        for _ in range(100):
+            yield b"a" * 10_000
+        yield b'"}'
+
+    res = client.post(
+        f"/v1/conversations/{conv}/messages",
+        content=chunks(),  # type: ignore[arg-type]
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert_error(res, 413, "payload_too_large")
+
+
+def test_deeply_nested_json_is_invalid_json(client: TestClient) -> None:
+    conv, auth = start(client)
+    res = client.post(
+        f"/v1/conversations/{conv}/messages",
+        content=b"[" * 5000 + b"]" * 5000,
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert res.status_code in (400, 422)
+    assert res.json()["error"]["code"] in ("invalid_json", "invalid_request")

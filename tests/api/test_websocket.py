@@ -61,3 +61,12 @@ def test_websocket_binary_frame_and_long_chinese_message(client: TestClient) -> 
         assert ws.receive_json()["type"] == "turn"
         ws.send_text(json.dumps({"text": "好" * 2001}))
         assert ws.receive_json()["error"]["code"] == "text_too_long"
+
+
+def test_websocket_deeply_nested_frame_is_invalid_json(client: TestClient) -> None:
+    conv, auth = start(client)
+    with client.websocket_connect(f"/v1/conversations/{conv}/ws", headers=auth) as ws:
+        ws.send_text("[" * 5000 + "]" * 5000)
+        assert ws.receive_json()["error"]["code"] == "invalid_json"
+        ws.send_json({"text": "押金怎么退"})
+        assert ws.receive_json()["type"] == "turn"  # the socket survived

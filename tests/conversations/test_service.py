@@ -33,7 +33,7 @@ def test_message_is_stored_even_when_answering_fails(
     def broken(*_: object) -> None:
         raise RuntimeError("pipeline crashed")
 
-    monkeypatch.setattr(runtime.conversations.engine.pipeline, "handle", broken)
+    monkeypatch.setattr(runtime.conversations.bot.pipeline, "handle", broken)
     with pytest.raises(RuntimeError):
         runtime.conversations.post(conv.id, "押金怎么退", "first-try")
     monkeypatch.undo()

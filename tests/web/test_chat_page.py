@@ -42,6 +42,7 @@ def test_deposit_question_gets_deposit_answer(browser: Browser, server: Server) 
     page.fill("#text", "押金怎么退？")
     page.click("#send")
     reply = page.locator(".msg.bot").nth(1)
+    expect(reply).to_have_attribute("data-faq", "bike.deposit_refund")
     expect(reply).to_contain_text("押金")
     expect(page.locator(".msg.customer")).to_have_text("押金怎么退？")
     page.close()
@@ -53,7 +54,9 @@ def test_english_page_and_enter_to_send(browser: Browser, server: Server) -> Non
     expect(page.locator("#send")).to_have_text("Send")
     page.fill("#text", "How do I get my deposit back?")
     page.press("#text", "Enter")
-    expect(page.locator(".msg.bot").nth(1)).to_contain_text("deposit")
+    reply = page.locator(".msg.bot").nth(1)
+    expect(reply).to_have_attribute("data-faq", "bike.deposit_refund")
+    expect(reply).to_contain_text("deposit")
     page.close()
 
 

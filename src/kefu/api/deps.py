@@ -12,18 +12,15 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kefu.api.errors import UnsupportedMediaType
 from kefu.conversations import tokens
 from kefu.conversations.models import Conversation
-from kefu.errors import KefuError, NotFound, Unauthorized
+from kefu.errors import NotFound, Unauthorized
 from kefu.runtime import Runtime
 
 bearer = HTTPBearer(
     auto_error=False, description="The conversation token from POST /v1/conversations"
 )
-
-
-class UnsupportedMediaType(KefuError):
-    code = "unsupported_media_type"
 
 
 async def get_runtime(request: Request) -> Runtime:

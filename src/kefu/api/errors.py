@@ -22,7 +22,15 @@ from kefu.errors import (
 
 log = logging.getLogger("kefu.api")
 
-STATUS = {
+
+class UnsupportedMediaType(KefuError):
+    """A body in a format the API doesn't take (HTTP's concern, so it lives here)."""
+
+    code = "unsupported_media_type"
+
+
+STATUS: dict[type[KefuError], int] = {
+    UnsupportedMediaType: 415,
     InvalidInput: 422,
     NotFound: 404,
     Conflict: 409,
@@ -30,8 +38,6 @@ STATUS = {
     Forbidden: 403,
     NotReady: 503,
 }
-# Errors defined in the faces register their status here too (see api/deps.py).
-EXTRA_STATUS = {"unsupported_media_type": 415}
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -49,8 +55,6 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def status_for(exc: KefuError) -> int:
-    if exc.code in EXTRA_STATUS:
-        return EXTRA_STATUS[exc.code]
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -86,6 +90,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "error")
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's catch-all for bodies json.loads can't take (e.g. nested too deeply).
+            code, exc.detail = "invalid_json", "request body could not be parsed as JSON"
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -27,7 +28,6 @@ class BodyLimit:
                 await self._reject(send)
                 return
         seen = 0
-        responded = False
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -35,19 +35,12 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    # FastAPI re-raises HTTPException from body reading (other errors become a
+                    # generic 400), and the app's handler renders it as JSON.
+                    raise HTTPException(413, f"request body over {self.max_bytes} bytes")
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal responded
-            responded = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not responded:
-                await self._reject(send)
+        await self.app(scope, limited_receive, send)
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps(
@@ -70,7 +63,3 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kefu.conversations.models import Conversation, ConversationStatus, Message, Role
 
@@ -18,6 +18,14 @@ class _In(BaseModel):
 class CustomerIn(_In):
     external_id: str | None = Field(None, min_length=1, max_length=128)
     name: str | None = Field(None, min_length=1, max_length=200)
+
+    @field_validator("external_id", "name")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        # NUL and other controls are refused: PostgreSQL can't store NUL in text at all.
+        if value is not None and not value.isprintable():
+            raise ValueError("must not contain control characters")
+        return value
 
 
 class ConversationCreate(_In):

@@ -18,7 +18,10 @@ import redis
 
 from kefu.errors import NotReady
 
-LOCK_TIMEOUT_S = 30  # longest a turn may hold the lock before it is considered dead
+# Longest a turn may hold the lock before it is considered dead: well past the database's own
+# lock wait (SQLite busy_timeout, 30 s), so a slow turn is never overtaken by the next one.
+LOCK_TIMEOUT_S = 120
+WAIT_TIMEOUT_S = 30
 
 
 class ConversationLocks(Protocol):
@@ -47,7 +50,7 @@ class RedisLocks:
         lock = self.client.lock(
             f"{self.prefix}{conversation_id}",
             timeout=LOCK_TIMEOUT_S,
-            blocking_timeout=LOCK_TIMEOUT_S,
+            blocking_timeout=WAIT_TIMEOUT_S,
             thread_local=False,
         )
         try:

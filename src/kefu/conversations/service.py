@@ -2,8 +2,10 @@
 
 A message is stored first (its own transaction), then answered, then its replies and turn event
 are stored together. A per-conversation lock makes one conversation's messages go through this
-one at a time, in arrival order. A retry with the same `client_message_id` returns what was
-stored; if the first attempt died before answering, the retry answers it.
+one at a time: each is stored and answered before the next is stored. (Locks are not FIFO: of
+two messages sent at the same instant, either may go first.) A retry with the same
+`client_message_id` returns what was stored; if the first attempt died before answering, the
+retry answers it (its replies then follow any messages stored in between).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,17 +48,20 @@ class Posted:
 class ConversationService:
     def __init__(
         self,
+        db: Engine,
         sessions: sessionmaker[Session],
+        reads: sessionmaker[Session],
         tenant_id: int,
-        engine: AnswerEngine,
+        bot: AnswerEngine,
         locks: ConversationLocks,
         max_chars: int,
         default_language: str,
     ) -> None:
+        self.db = db
         self.sessions = sessions
-        self.engine_ = sessions.kw["bind"]
+        self.reads = reads
         self.tenant_id = tenant_id
-        self.engine = engine
+        self.bot = bot
         self.locks = locks
         self.max_chars = max_chars
         self.default_language = default_language
@@ -64,18 +69,22 @@ class ConversationService:
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, conversation_id: uuid.UUID) -> Conversation:
-        with self.sessions() as session:
+        with self.reads() as session:
             return self._get(session, conversation_id)
 
     def messages(
         self, conversation_id: uuid.UUID, after_seq: int = 0, limit: int = 100
     ) -> list[Message]:
-        with self.sessions() as session:
+        with self.reads() as session:
             self._get(session, conversation_id)
             return list(
                 session.scalars(
                     select(Message)
-                    .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
+                    .where(
+                        Message.tenant_id == self.tenant_id,
+                        Message.conversation_id == conversation_id,
+                        Message.seq > after_seq,
+                    )
                     .order_by(Message.seq)
                     .limit(limit)
                 )
@@ -113,8 +122,16 @@ class ConversationService:
                     external_id=customer_external_id,
                     display_name=customer_name,
                 )
-                session.add(customer)
-                session.flush()
+                try:
+                    with session.begin_nested():  # a concurrent start may create it first
+                        session.add(customer)
+                except IntegrityError:
+                    customer = session.scalars(
+                        select(Customer).where(
+                            Customer.tenant_id == self.tenant_id,
+                            Customer.external_id == customer_external_id,
+                        )
+                    ).one()
             conv = Conversation(
                 tenant_id=self.tenant_id,
                 customer_id=customer.id,
@@ -145,7 +162,7 @@ class ConversationService:
             if isinstance(stored, Posted):
                 return stored
             message, state = stored
-            result = self.engine.pipeline.handle(message.text, state)
+            result = self.bot.pipeline.handle(message.text, state)
             return self._store_turn(message, result)
 
     def _validate(self, text: str, client_message_id: str | None) -> str:
@@ -172,7 +189,7 @@ class ConversationService:
         self, conversation_id: uuid.UUID, text: str, client_message_id: str | None
     ) -> Posted | tuple[Message, ConversationState]:
         # The common case runs on a bare connection; a retry or an error takes the ORM path.
-        with self.engine_.begin() as conn:
+        with self.db.begin() as conn:
             found = client_message_id is not None and repository.find_by_client_id(
                 conn, conversation_id, client_message_id
             )
@@ -221,13 +238,27 @@ class ConversationService:
     def _replies(self, session: Session, message: Message) -> list[Message]:
         return list(
             session.scalars(
-                select(Message).where(Message.reply_to_id == message.id).order_by(Message.seq)
+                select(Message)
+                .where(
+                    Message.conversation_id == message.conversation_id,
+                    Message.reply_to_id == message.id,
+                )
+                .order_by(Message.seq)
             )
         )
 
     def _store_turn(self, message: Message, result: TurnResult) -> Posted:
+        try:
+            return self._insert_turn(message, result)
+        except IntegrityError:
+            # Another process (no shared lock) answered this message first: return its turn.
+            with self.reads() as session:
+                conv = self._get(session, message.conversation_id)
+                return Posted(message, self._replies(session, message), conv.status, True)
+
+    def _insert_turn(self, message: Message, result: TurnResult) -> Posted:
         count = len(result.replies)
-        with self.engine_.begin() as conn:
+        with self.db.begin() as conn:
             reserved = repository.reserve(
                 conn,
                 self.tenant_id,

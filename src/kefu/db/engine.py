@@ -9,6 +9,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+READ_ONLY = "kefu_read_only"
+
 
 def normalize_url(url: str) -> str:
     """Route plain postgresql:// URLs to psycopg 3, the driver kefu ships with."""
@@ -46,10 +48,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that later writes
-        # can fail with SQLITE_BUSY at once instead of waiting its turn.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front (IMMEDIATE): a deferred transaction that later writes
+        # can fail with SQLITE_BUSY at once instead of waiting its turn. Readers stay deferred,
+        # so WAL lets them run alongside a writer.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions for writing, or (read_only) for reading without taking SQLite's write lock."""
+    options = {READ_ONLY: True} if read_only else None
+    return sessionmaker(engine, expire_on_commit=False, execution_options=options)

@@ -96,7 +96,9 @@ def post_message(
 def list_messages(
     conv: AuthorizedConversation,
     runtime: RuntimeDep,
-    after: Annotated[int, Query(ge=0, description="Only messages with seq > after")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="Only messages with seq > after")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MessageList:
     messages = runtime.conversations.messages(conv.id, after_seq=after, limit=limit)

@@ -7,6 +7,7 @@ Browsers can't set headers on a WebSocket, so the token may come as `?token=`; a
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -21,6 +22,7 @@ from kefu.errors import KefuError
 from kefu.runtime import Runtime
 
 router = APIRouter()
+log = logging.getLogger("kefu.api")
 
 POLICY_VIOLATION = 1008
 
@@ -62,6 +64,9 @@ async def conversation_socket(websocket: WebSocket, conversation_id: str) -> Non
             except json.JSONDecodeError as exc:
                 await websocket.send_json(_error("invalid_json", f"frame is not JSON: {exc.msg}"))
                 continue
+            except RecursionError:
+                await websocket.send_json(_error("invalid_json", "frame is nested too deeply"))
+                continue
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "frame"
@@ -73,6 +78,10 @@ async def conversation_socket(websocket: WebSocket, conversation_id: str) -> Non
                 )
             except KefuError as exc:
                 await websocket.send_json(_error(exc.code, exc.message))
+                continue
+            except Exception:  # a bug: log it, tell the client, keep the socket
+                log.exception("unhandled error on conversation socket %s", conv.id)
+                await websocket.send_json(_error("internal_error", "internal error; logged"))
                 continue
             await websocket.send_json({"type": "turn", **turn_out(posted).model_dump(mode="json")})
     except WebSocketDisconnect:

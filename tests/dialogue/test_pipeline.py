@@ -1,0 +1,66 @@
+"""The answer policy, with a stub understander: thresholds, handoff, silence, fallback."""
+
+from __future__ import annotations
+
+from kefu.dialogue.pipeline import ConversationState, DecisionKind, Pipeline
+from kefu.knowledge.bank import KnowledgeBase, PackInfo
+from kefu.knowledge.pack import parse_pack
+from kefu.understanding.parse import FaqCandidate, Lang, Parse
+from tests.knowledge.test_pack import GOOD
+
+
+class Fixed:
+    """An Understander that always returns the same candidate (or none)."""
+
+    def __init__(self, entry_id: str | None, score: float = 0.0) -> None:
+        self.faq = (FaqCandidate(entry_id, score, "similarity", "q"),) if entry_id else ()
+
+    def parse(self, text: str, language_hint: Lang) -> Parse:
+        return Parse(text=text, normalized=text, language=language_hint, faq=self.faq)
+
+
+def knowledge(handoff: bool = False, skill: str = "bike") -> KnowledgeBase:
+    pack = parse_pack(GOOD)
+    entry = pack.entries[0].model_copy(
+        update={"action": "handoff" if handoff else None, "skill": skill}
+    )
+    return KnowledgeBase([(entry, PackInfo("demo", pack.variables))])
+
+
+BOT = ConversationState("bot", "en")
+
+
+def test_answers_above_threshold_and_renders_template() -> None:
+    result = Pipeline(Fixed("demo.deposit", 0.8), knowledge(), 0.65).handle("x", BOT)
+    assert result.decision.kind is DecisionKind.ANSWER
+    assert [r.text for r in result.replies] == ["Call 400-000-0000."]
+
+
+def test_falls_back_below_threshold_listing_skills() -> None:
+    result = Pipeline(Fixed("demo.deposit", 0.5), knowledge(), 0.65).handle("x", BOT)
+    assert result.decision.kind is DecisionKind.FALLBACK
+    assert "bike and scooter deposits" in result.replies[0].text
+
+
+def test_fallback_without_described_skills_is_plain() -> None:
+    result = Pipeline(Fixed(None), knowledge(skill="boats"), 0.65).handle("x", BOT)
+    assert "skill." not in result.replies[0].text
+    assert result.replies[0].payload == {"kind": "fallback"}
+
+
+def test_handoff_entry_requests_handoff_once() -> None:
+    pipeline = Pipeline(Fixed("demo.deposit", 0.9), knowledge(handoff=True), 0.65)
+    assert pipeline.handle("x", BOT).wants_handoff
+    waiting = pipeline.handle("x", ConversationState("waiting_agent", "zh"))
+    assert waiting.replies[0].payload == {"kind": "handoff"}
+
+
+def test_silent_while_with_agent() -> None:
+    pipeline = Pipeline(Fixed("demo.deposit", 0.9), knowledge(), 0.65)
+    result = pipeline.handle("x", ConversationState("with_agent", "zh"))
+    assert result.decision.kind is DecisionKind.SILENT and result.replies == ()
+
+
+def test_unknown_entry_id_falls_back() -> None:
+    result = Pipeline(Fixed("gone.entry", 0.99), knowledge(), 0.65).handle("x", BOT)
+    assert result.decision.kind is DecisionKind.FALLBACK
