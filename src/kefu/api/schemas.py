@@ -43,7 +43,13 @@ class MessageCreate(_In):
     )
 
 
-class ConversationOut(BaseModel):
+class _Out(BaseModel):
+    """Read straight from the storage rows' attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ConversationOut(_Out):
     id: uuid.UUID
     status: ConversationStatus
     language: str
@@ -54,43 +60,26 @@ class ConversationOut(BaseModel):
 
     @classmethod
     def of(cls, conv: Conversation) -> ConversationOut:
-        return cls(
-            id=conv.id,
-            status=conv.status,
-            language=conv.language,
-            channel=conv.channel,
-            created_at=conv.created_at,
-            updated_at=conv.updated_at,
-            closed_at=conv.closed_at,
-        )
+        return cls.model_validate(conv)
 
 
 class ConversationCreated(ConversationOut):
     token: str = Field(description="Present as `Authorization: Bearer <token>` on later calls.")
 
 
-class MessageOut(BaseModel):
+class MessageOut(_Out):
     id: int
     seq: int
     role: Role
     text: str
     payload: dict[str, Any] | None
     client_message_id: str | None
-    reply_to: int | None
+    reply_to: int | None = Field(validation_alias="reply_to_id")
     created_at: datetime
 
     @classmethod
     def of(cls, m: Message) -> MessageOut:
-        return cls(
-            id=m.id,
-            seq=m.seq,
-            role=m.role,
-            text=m.text,
-            payload=m.payload,
-            client_message_id=m.client_message_id,
-            reply_to=m.reply_to_id,
-            created_at=m.created_at,
-        )
+        return cls.model_validate(m)
 
 
 class TurnOut(BaseModel):
