@@ -129,7 +129,11 @@ def test_bundled_packs_are_valid_and_big_enough() -> None:
     for pack in packs.values():
         for entry in pack.entries:
             assert len(entry.similar.zh) >= 3 and len(entry.similar.en) >= 3, entry.id
-    assert any(e.action == "handoff" for e in packs["common"].entries)
+    common = {e.id: e for e in packs["common"].entries}
+    assert {"common.greeting", "common.thanks", "common.goodbye", "common.human_agent"} <= set(
+        common
+    )
+    assert common["common.human_agent"].action == "handoff"
 
 
 def test_template_that_parses_but_cannot_render_is_refused() -> None:
