@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from kefu.knowledge.pack import LANGS, KnowledgeEntry
-from kefu.text.language import detect_language
-from kefu.text.normalize import match_key, normalize
+from kefu.text.language import detect_language, detect_script
+from kefu.text.normalize import key_of, match_key, normalize, normalize_aligned
+from kefu.text.signals import emoji_in
+from kefu.text.tokenize import Tokenizer
 from kefu.understanding.ngram import NgramIndex, faq_terms
 from kefu.understanding.parse import FaqCandidate, Lang, MatchMethod, Parse
 
@@ -52,12 +54,23 @@ class FaqMatcher:
         for group, kw in enumerate(self._keywords):
             for term in set(kw.terms):
                 self._term_groups.setdefault(term, []).append(group)
-        self._index = NgramIndex(self._questions, lambda text: faq_terms(match_key(text)))
+        # The packs' keywords seed the segmenter's dictionary, so domain terms stay whole.
+        self.tokenizer = Tokenizer(
+            kw for entry in self.entries for kw in (*entry.keywords.zh, *entry.keywords.en)
+        )
+        self._index = NgramIndex([match_key(q) for q in self._questions], faq_terms)
 
     def parse(self, text: str, language_hint: Lang) -> Parse:
-        normalized = normalize(text)
-        language = detect_language(normalized) or language_hint
-        return Parse(text=text, normalized=normalized, language=language, faq=self.match(text))
+        aligned = normalize_aligned(text)
+        return Parse(
+            text=text,
+            normalized=aligned.text,
+            language=detect_language(aligned.text) or language_hint,
+            faq=self.match(text),
+            script=detect_script(aligned.text),
+            tokens=self.tokenizer.tokenize(aligned),
+            emoji=emoji_in(text),
+        )
 
     @property
     def questions(self) -> list[tuple[str, str]]:
@@ -73,7 +86,8 @@ class FaqMatcher:
         """Best entries for `text`. `exclude` hides one indexed question (leave-one-out)."""
         if not self.entries:
             return ()
-        key = match_key(text)
+        normalized = normalize(text)
+        key = key_of(normalized)
         if not key:
             return ()
         scores: dict[int, tuple[float, MatchMethod, str]] = {}
@@ -84,7 +98,7 @@ class FaqMatcher:
         cosine = np.zeros(len(self.entries))
         best_question = np.zeros(len(self.entries), dtype=np.int64)
         if self._questions:
-            sims = self._index.similarity(text, exclude)
+            sims = self._index.similarity(key, exclude)
             # Best question per entry: questions are grouped by entry, so reduce by segment.
             order = np.lexsort((-sims, self._entry_of))
             first = np.unique(self._entry_of[order], return_index=True)[1]
@@ -92,7 +106,6 @@ class FaqMatcher:
             cosine[self._entry_of[best]] = sims[best]
             best_question[self._entry_of[best]] = best
 
-        normalized = normalize(text)
         hits: dict[int, int] = {}
         for term, groups in self._term_groups.items():
             if term in normalized:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from kefu.text.language import Script
+from kefu.text.tokenize import Token
+
 Lang = Literal["zh", "en"]
 MatchMethod = Literal["exact", "keyword", "similarity"]
 
@@ -21,9 +24,12 @@ class FaqCandidate:
 class Parse:
     text: str
     normalized: str
-    language: Lang
+    language: Lang  # the language to reply in
     faq: tuple[FaqCandidate, ...] = ()
     intent: str | None = None
+    script: Script | None = None  # zh, en or mixed, None for neither (digits, emoji only)
+    tokens: tuple[Token, ...] = ()  # spans index `text`, the customer's original
+    emoji: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -35,7 +41,10 @@ class Parse:
         return {
             "normalized": self.normalized,
             "language": self.language,
+            "script": self.script,
             "intent": self.intent,
+            "tokens": [[t.text, t.start, t.end] for t in self.tokens],
+            "emoji": list(self.emoji),
             "faq": [
                 {"entry_id": c.entry_id, "score": c.score, "method": c.method, "matched": c.matched}
                 for c in self.faq
