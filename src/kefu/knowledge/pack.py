@@ -223,16 +223,20 @@ def parse_pack(text: str, source: str = "<pack>") -> KnowledgePack:
     return packs[0]
 
 
-def load_packs(path: Path) -> list[KnowledgePack]:
+def read_source(path: Path) -> str:
+    """A pack-like file's text, or PackError saying why it can't be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PackError([f"{path}: no such file"]) from None
     except UnicodeDecodeError as exc:
         raise PackError([f"{path}: not UTF-8 text ({exc.reason})"]) from None
     except OSError as exc:
         raise PackError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return parse_packs(text, str(path))
+
+
+def load_packs(path: Path) -> list[KnowledgePack]:
+    return parse_packs(read_source(path), str(path))
 
 
 def load_pack(path: Path) -> KnowledgePack:

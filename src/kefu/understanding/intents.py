@@ -1,0 +1,316 @@
+"""Intent classification: a linear model over [sentence embedding ; lexical TF-IDF].
+
+Trained with scikit-learn (imported only in `train_intents`), run in numpy: prediction is one
+matrix-vector product over the embedding plus a gather over the message's known terms. The
+softmax is temperature-scaled on held-out examples so `confidence` means what it says, and
+an out-of-scope threshold is learned on the same held-out part. Artifacts are versioned
+directories (`model.npz` + `meta.json`) that load in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from kefu.errors import KefuError
+from kefu.text.normalize import match_key
+from kefu.understanding.embeddings import Embedder
+from kefu.understanding.features import TfidfVocabulary, lexical_terms
+
+FORMAT = 1
+Progress = Callable[[str, float], None]  # (stage, fraction done)
+Floats = npt.NDArray[np.float32]
+
+
+class ModelError(KefuError):
+    code = "model_error"
+
+
+@dataclass(frozen=True, slots=True)
+class IntentPrediction:
+    label: str | None  # None: out of scope
+    confidence: float  # calibrated probability of the top label
+    ranking: tuple[tuple[str, float], ...]  # top labels with probabilities
+
+
+@dataclass(frozen=True)
+class IntentConfig:
+    """Hyperparameters, chosen on dev splits (see docs/benchmarks.md), never on test."""
+
+    dense_weight: float = 1.0  # scale of the embedding block against the unit-norm TF-IDF block
+    c: float = 10.0  # inverse regularisation of the logistic regression
+    min_df: int = 1
+    holdout: float = 0.1  # share held out to fit the temperature and the OOS threshold
+    max_iter: int = 300
+    seed: int = 0
+
+
+@dataclass
+class IntentModel:
+    labels: list[str]
+    vocabulary: TfidfVocabulary
+    dense: Floats  # (dim, labels)
+    sparse: Floats  # (terms, labels)
+    bias: Floats  # (labels,)
+    embedder: str
+    dense_weight: float
+    temperature: float = 1.0
+    threshold: float = 0.0  # below this confidence the message is out of scope
+    oos_label: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "unsaved"))
+
+    def logits(self, text: str, vector: Floats) -> Floats:
+        cols, weights = self.vocabulary.row(lexical_terms(match_key(text)))
+        out = self.bias + (self.dense_weight * vector) @ self.dense
+        if len(cols):
+            out = out + weights @ self.sparse[cols]
+        return out.astype(np.float32)
+
+    def probabilities(self, text: str, vector: Floats) -> Floats:
+        z = self.logits(text, vector) / self.temperature
+        z = np.exp(z - z.max())
+        probs: Floats = (z / z.sum()).astype(np.float32)
+        return probs
+
+    def predict(self, text: str, vector: Floats, top: int = 3) -> IntentPrediction:
+        probs = self.probabilities(text, vector)
+        order = np.argsort(-probs)[:top]
+        ranking = tuple((self.labels[i], round(float(probs[i]), 4)) for i in order)
+        best, confidence = ranking[0]
+        if best == self.oos_label or confidence < self.threshold:
+            return IntentPrediction(None, confidence, ranking)
+        return IntentPrediction(best, confidence, ranking)
+
+    def save(self, directory: Path) -> Path:
+        """Write a new versioned artifact under `directory`; returns its folder."""
+        digest = hashlib.sha256(self.sparse.tobytes() + self.dense.tobytes()).hexdigest()[:8]
+        version = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + digest
+        target = directory / version
+        target.mkdir(parents=True, exist_ok=False)
+        np.savez(
+            target / "model.npz",
+            dense=self.dense,
+            sparse=self.sparse,
+            bias=self.bias,
+            idf=self.vocabulary.idf,
+        )
+        meta = {
+            **self.meta,
+            "format": FORMAT,
+            "kind": "intent",
+            "version": version,
+            "labels": self.labels,
+            "terms": list(self.vocabulary.terms),
+            "embedder": self.embedder,
+            "dense_weight": self.dense_weight,
+            "temperature": self.temperature,
+            "threshold": self.threshold,
+            "oos_label": self.oos_label,
+        }
+        (target / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        # The pointer is written last and atomically: a reader sees the old or the new model.
+        pointer = directory / "current.tmp"
+        pointer.write_text(version + "\n", encoding="utf-8")
+        pointer.replace(directory / "current")
+        self.meta = {k: v for k, v in meta.items() if k not in ("terms", "labels")}
+        return target
+
+    @classmethod
+    def load(cls, path: Path) -> IntentModel:
+        """Load an artifact folder, or the current version of a models directory."""
+        if (path / "current").is_file():
+            path = path / (path / "current").read_text(encoding="utf-8").strip()
+        try:
+            meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"no intent model at {path}: run `kefu train`") from None
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read the intent model at {path}: {exc}") from None
+        if (
+            not isinstance(meta, dict)
+            or meta.get("format") != FORMAT
+            or meta.get("kind") != "intent"
+        ):
+            raise ModelError(f"{path} is not a kefu intent model of format {FORMAT}")
+        try:
+            arrays = np.load(path / "model.npz")  # allow_pickle stays off: no code in models
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ModelError(f"cannot read the intent model at {path}: {exc}") from None
+        terms = meta.pop("terms")
+        labels = meta.pop("labels")
+        return cls(
+            labels=labels,
+            vocabulary=TfidfVocabulary({t: i for i, t in enumerate(terms)}, arrays["idf"]),
+            dense=arrays["dense"],
+            sparse=arrays["sparse"],
+            bias=arrays["bias"],
+            embedder=meta["embedder"],
+            dense_weight=meta["dense_weight"],
+            temperature=meta["temperature"],
+            threshold=meta["threshold"],
+            oos_label=meta.get("oos_label"),
+            meta=meta,
+        )
+
+
+def _fit_temperature(logits: Floats, gold: npt.NDArray[np.int64]) -> float:
+    """The temperature minimising held-out negative log-likelihood (a 1-d search)."""
+    best, best_nll = 1.0, math.inf
+    for t in np.exp(np.linspace(math.log(0.05), math.log(20.0), 121)):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(gold)), gold]))
+        if nll < best_nll:
+            best, best_nll = float(t), nll
+    return best
+
+
+def _fit_threshold(probs: Floats, gold: npt.NDArray[np.int64], oos: int | None) -> float:
+    """With out-of-scope examples: the confidence cut maximising held-out accuracy (OOS counted
+    as a label). Without: 0, nothing to learn from; the dialogue policy sets its own floor."""
+    if oos is None or not (gold == oos).any():
+        return 0.0
+    top = probs.argmax(axis=1)
+    conf = probs.max(axis=1)
+    best, best_acc = 0.0, -1.0
+    for cut in np.unique(np.round(conf, 3)):
+        predicted = np.where((conf < cut) | (top == oos), oos, top)
+        acc = float(np.mean(predicted == gold))
+        if acc > best_acc:
+            best, best_acc = float(cut), acc
+    return best
+
+
+def train_intents(
+    examples: Sequence[tuple[str, str]],
+    embedder: Embedder,
+    *,
+    config: IntentConfig | None = None,
+    oos_label: str | None = None,
+    progress: Progress | None = None,
+) -> IntentModel:
+    """Train on (text, label) pairs. Raises ModelError on data that can't make a model."""
+    config = config or IntentConfig()
+    report = progress or (lambda stage, done: None)
+    started = time.perf_counter()
+    texts = [t for t, _ in examples]
+    labels = sorted({label for _, label in examples})
+    if len(labels) < 2:
+        raise ModelError("training needs at least two intents")
+    index = {label: i for i, label in enumerate(labels)}
+    gold = np.asarray([index[label] for _, label in examples], dtype=np.int64)
+
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    step = max(1, len(texts) // 50)
+    for start in range(0, len(texts), step):
+        vectors[start : start + step] = embedder.embed(texts[start : start + step])
+        report("embedding", min(1.0, (start + step) / len(texts)))
+    docs = [lexical_terms(match_key(t)) for t in texts]
+
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.linear_model import LogisticRegression
+
+    def fit(rows: npt.NDArray[np.int64]) -> tuple[TfidfVocabulary, Any]:
+        vocabulary = TfidfVocabulary.fit((docs[i] for i in rows), config.min_df)
+        x = hstack(
+            [
+                csr_matrix(vectors[rows] * config.dense_weight),
+                vocabulary.matrix([docs[i] for i in rows]),
+            ]
+        ).tocsr()
+        classifier = LogisticRegression(C=config.c, max_iter=config.max_iter)
+        classifier.fit(x, gold[rows])
+        return vocabulary, classifier
+
+    def unpack(vocabulary: TfidfVocabulary, classifier: Any, present: list[int]) -> IntentModel:
+        # Classes absent from a fold get a very negative bias, so they are never predicted.
+        coef = np.zeros((len(labels), embedder.dim + len(vocabulary.terms)), dtype=np.float32)
+        bias = np.full(len(labels), -1e4, dtype=np.float32)
+        coef[present] = classifier.coef_ if len(present) > 2 else _binary(classifier.coef_)
+        bias[present] = (
+            classifier.intercept_ if len(present) > 2 else _binary(classifier.intercept_)
+        )
+        return IntentModel(
+            labels=labels,
+            vocabulary=vocabulary,
+            dense=np.ascontiguousarray(coef[:, : embedder.dim].T),
+            sparse=np.ascontiguousarray(coef[:, embedder.dim :].T),
+            bias=bias,
+            embedder=embedder.name,
+            dense_weight=config.dense_weight,
+            oos_label=oos_label if oos_label in index else None,
+        )
+
+    temperature, threshold = 1.0, 0.0
+    held = _holdout(gold, config.holdout, config.seed)
+    if held is not None:
+        train_rows, held_rows = held
+        report("calibrating", 0.0)
+        vocabulary, classifier = fit(train_rows)
+        probe = unpack(vocabulary, classifier, sorted(set(gold[train_rows].tolist())))
+        logits = np.stack([probe.logits(texts[i], vectors[i]) for i in held_rows])
+        temperature = _fit_temperature(logits, gold[held_rows])
+        probe.temperature = temperature
+        probs = np.stack([probe.probabilities(texts[i], vectors[i]) for i in held_rows])
+        oos = index.get(oos_label) if oos_label else None
+        threshold = _fit_threshold(probs, gold[held_rows], oos)
+        report("calibrating", 1.0)
+    report("training", 0.0)
+    vocabulary, classifier = fit(np.arange(len(texts)))
+    model = unpack(vocabulary, classifier, list(range(len(labels))))
+    model.temperature, model.threshold = temperature, threshold
+    counts = Counter(label for _, label in examples)
+    model.meta = {
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "examples": len(examples),
+        "examples_per_label": dict(sorted(counts.items())),
+        "config": config.__dict__,
+        "train_s": round(time.perf_counter() - started, 2),
+    }
+    report("training", 1.0)
+    return model
+
+
+def _binary(values: Any) -> Any:
+    # A two-class LogisticRegression keeps one row (class 1 vs 0); softmax needs both.
+    arr = np.asarray(values, dtype=np.float32)
+    return (
+        np.stack([-arr[0] / 2, arr[0] / 2])
+        if arr.ndim == 2
+        else np.array([-arr[0] / 2, arr[0] / 2])
+    )
+
+
+def _holdout(
+    gold: npt.NDArray[np.int64], share: float, seed: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """A stratified held-out part: a share of each label that has at least 4 examples."""
+    if share <= 0:
+        return None
+    rng = np.random.default_rng(seed)
+    held: list[int] = []
+    for label in np.unique(gold):
+        rows = np.flatnonzero(gold == label)
+        if len(rows) >= 4:
+            held += rng.choice(rows, max(1, round(len(rows) * share)), replace=False).tolist()
+    if len(held) < 10:
+        return None
+    mask = np.zeros(len(gold), dtype=bool)
+    mask[held] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
