@@ -89,26 +89,68 @@ def train(
     ] = None,
     embedder: EmbedderOpt = None,
 ) -> None:
-    """Train the intent classifier and save a new versioned model (it becomes current)."""
+    """Train the intent classifier (a new versioned model becomes current) and fit the FAQ
+    score fusion and answer/clarify thresholds on this deployment's knowledge base."""
     from kefu.evaluation.data import read_labelled
     from kefu.knowledge.intents import bundled_examples
     from kefu.understanding.intents import train_intents
 
     settings = Settings()
+    if embedder:
+        settings = Settings(embedder=embedder)
     examples = bundled_examples() if not data else [r for p in data for r in read_labelled(p)]
     if not examples:
         from kefu.errors import InvalidInput
 
         raise InvalidInput("no training examples found")
-    target = (out_dir or settings.effective_models_dir) / "intent"
+    models = out_dir or settings.effective_models_dir
+    encoder = _embedder(settings.embedder)
     with progress_bar() as update:
-        model = train_intents(examples, _embedder(embedder), oos_label=oos_label, progress=update)
-    folder = model.save(target)
-    labels = len(model.labels)
+        model = train_intents(examples, encoder, oos_label=oos_label, progress=update)
+        folder = model.save(models / "intent")
+        out_of_scope = [text for text, label in examples if label == oos_label]
+        fusion, questions = _fit_faq(settings, encoder, out_of_scope, models, update)
     out.print(
-        f"trained intent model {model.version}: {len(examples)} examples, {labels} intents, "
-        f"{model.meta['train_s']} s -> {folder}"
+        f"trained intent model {model.version}: {len(examples)} examples, "
+        f"{len(model.labels)} intents, {model.meta['train_s']} s -> {folder}"
     )
+    out.print(
+        f"fitted FAQ fusion on {questions} held-out questions + {len(out_of_scope)} out-of-scope: "
+        f"answer >= {fusion.answer} (margin {fusion.margin}), clarify >= {fusion.clarify}"
+    )
+
+
+def _fit_faq(
+    settings: Settings,
+    encoder: Any,
+    out_of_scope: list[str],
+    models: Path,
+    update: Callable[[str, float], None],
+) -> tuple[Any, int]:
+    """Fit the fusion on the tenant's knowledge (the database, prepared if new)."""
+    from kefu.db.engine import make_engine, make_session_factory
+    from kefu.knowledge.service import load_knowledge
+    from kefu.runtime import prepare_database
+    from kefu.tenants.service import ensure_tenant
+    from kefu.understanding.faq import FaqMatcher
+    from kefu.understanding.retrieval import DevQuery, fit_fusion, leave_one_out, save_fusion
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        prepare_database(settings, engine)
+        with make_session_factory(engine)() as session:
+            knowledge = load_knowledge(session, ensure_tenant(session, settings.tenant))
+    finally:
+        engine.dispose()
+    update("faq fusion", 0.1)
+    matcher = FaqMatcher(list(knowledge.entries.values()), encoder)
+    standard = {q for e in matcher.entries.values() for q in (e.question.zh, e.question.en)}
+    queries = leave_one_out(matcher.index, standard) + [DevQuery(t, None) for t in out_of_scope]
+    fusion = fit_fusion(matcher.index, queries)
+    models.mkdir(parents=True, exist_ok=True)
+    save_fusion(fusion, models / "faq.json", encoder)
+    update("faq fusion", 1.0)
+    return fusion, len(queries) - len(out_of_scope)
 
 
 @eval_app.command("intent")

@@ -54,8 +54,11 @@ class Settings(BaseSettings):
     load_default_knowledge: bool = Field(
         True, description="Load the bundled FAQ packs into an empty knowledge base on start."
     )
-    faq_threshold: float = Field(
-        0.65, ge=0.0, le=1.0, description="Minimum FAQ match score to answer."
+    faq_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Fixed minimum FAQ score to answer; unset: thresholds learned on dev data.",
     )
     conversation_token_ttl_hours: int = Field(24 * 30, ge=1)
     embedder: str = Field(

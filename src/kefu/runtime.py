@@ -26,6 +26,9 @@ from kefu.errors import NotReady
 from kefu.knowledge.service import ImportResult, seed_defaults
 from kefu.tenants.models import Tenant
 from kefu.tenants.service import ensure_tenant
+from kefu.understanding.embeddings import Embedder, make_embedder
+from kefu.understanding.intents import IntentModel
+from kefu.understanding.retrieval import Fusion, load_fusion
 
 
 def prepare_database(settings: Settings, engine: Engine | None = None) -> list[ImportResult]:
@@ -77,6 +80,25 @@ def _preparing(engine: Engine) -> Iterator[None]:
             conn.commit()
 
 
+@dataclass(frozen=True)
+class Models:
+    embedder: Embedder | None
+    intents: IntentModel | None
+    fusion: Fusion | None
+
+
+def load_models(settings: Settings) -> Models:
+    """The sentence encoder and the trained models, loaded once per process. A models
+    directory without an intent model is fine (FAQ answers only, until `kefu train`)."""
+    embedder = make_embedder(settings.embedder)
+    folder = settings.effective_models_dir
+    intents = (
+        IntentModel.load(folder / "intent") if (folder / "intent" / "current").is_file() else None
+    )
+    fusion = load_fusion(folder / "faq.json", embedder) if (folder / "faq.json").is_file() else None
+    return Models(embedder, intents, fusion)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -107,7 +129,15 @@ class Runtime:
             client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
             locks = RedisLocks(client)
         reads = make_session_factory(engine, read_only=True)
-        bot = AnswerEngine(reads, tenant.id, settings.faq_threshold)
+        models = load_models(settings)
+        bot = AnswerEngine(
+            reads,
+            tenant.id,
+            settings.faq_threshold,
+            embedder=models.embedder,
+            intents=models.intents,
+            fusion=models.fusion,
+        )
         service = ConversationService(
             engine,
             sessions,

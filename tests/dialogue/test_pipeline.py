@@ -5,7 +5,7 @@ from __future__ import annotations
 from kefu.dialogue.pipeline import ConversationState, DecisionKind, Pipeline
 from kefu.knowledge.bank import KnowledgeBase, PackInfo
 from kefu.knowledge.pack import parse_pack
-from kefu.understanding.parse import FaqCandidate, Lang, Parse
+from kefu.understanding.parse import FaqCandidate, FaqOutcome, Lang, Parse
 from tests.knowledge.test_pack import GOOD
 
 
@@ -64,3 +64,53 @@ def test_silent_while_with_agent() -> None:
 def test_unknown_entry_id_falls_back() -> None:
     result = Pipeline(Fixed("gone.entry", 0.99), knowledge(), 0.65).handle("x", BOT)
     assert result.decision.kind is DecisionKind.FALLBACK
+
+
+class Advised:
+    """An Understander whose retrieval advises an outcome over two candidates."""
+
+    def __init__(self, outcome: FaqOutcome) -> None:
+        self.outcome = outcome
+
+    def parse(self, text: str, language_hint: Lang) -> Parse:
+        faq = (
+            FaqCandidate("demo.deposit", 0.45, "similarity", "q"),
+            FaqCandidate("demo.refund", 0.4, "similarity", "q"),
+        )
+        return Parse(text, text, language_hint, faq=faq, faq_outcome=self.outcome)
+
+
+def two_entries() -> KnowledgeBase:
+    pack = parse_pack(GOOD)
+    second = pack.entries[0].model_copy(
+        update={"id": "demo.refund", "question": {"zh": "怎么退款", "en": "How do refunds work?"}}
+    )
+    return KnowledgeBase([(e, PackInfo("demo", pack.variables)) for e in (pack.entries[0], second)])
+
+
+def test_learned_outcome_decides_without_a_fixed_threshold() -> None:
+    assert Pipeline(Advised("answer"), two_entries(), None).handle("x", BOT).decision.kind is (
+        DecisionKind.ANSWER
+    )
+    assert Pipeline(Advised("none"), two_entries(), None).handle("x", BOT).decision.kind is (
+        DecisionKind.FALLBACK
+    )
+
+
+def test_clarify_offers_the_candidates_as_quick_replies_in_the_reply_language() -> None:
+    result = Pipeline(Advised("clarify"), two_entries(), None).handle("x", BOT)
+    assert result.decision.kind is DecisionKind.CLARIFY
+    (reply,) = result.replies
+    assert reply.payload["kind"] == "clarify"
+    titles = [o["title"] for o in reply.payload["quick_replies"]]
+    assert titles == ["How do I get my deposit back?", "How do refunds work?"]
+    assert "1. How do I get my deposit back?" in reply.text
+    zh = Pipeline(Advised("clarify"), two_entries(), None).handle(
+        "x", ConversationState("bot", "zh")
+    )
+    assert "怎么退款" in zh.replies[0].text
+
+
+def test_a_fixed_threshold_overrides_the_learned_outcome() -> None:
+    result = Pipeline(Advised("clarify"), two_entries(), 0.4).handle("x", BOT)
+    assert result.decision.kind is DecisionKind.ANSWER

@@ -16,7 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from kefu.dialogue.pipeline import Pipeline
 from kefu.knowledge.service import load_knowledge
 from kefu.tenants.models import Tenant
+from kefu.understanding.embeddings import Embedder
+from kefu.understanding.engine import NluEngine
 from kefu.understanding.faq import FaqMatcher
+from kefu.understanding.intents import IntentModel
+from kefu.understanding.retrieval import Fusion
 
 
 class AnswerEngine:
@@ -24,12 +28,19 @@ class AnswerEngine:
         self,
         sessions: sessionmaker[Session],
         tenant_id: int,
-        threshold: float,
+        threshold: float | None,
         check_interval: float = 2.0,
+        *,
+        embedder: Embedder | None = None,
+        intents: IntentModel | None = None,
+        fusion: Fusion | None = None,
     ) -> None:
         self._sessions = sessions
         self._tenant_id = tenant_id
         self._threshold = threshold
+        self._embedder = embedder
+        self._intents = intents
+        self._fusion = fusion
         self._check_interval = check_interval
         self._rebuild = threading.Lock()
         self._checked = 0.0
@@ -39,9 +50,10 @@ class AnswerEngine:
         with self._sessions() as session:
             tenant = session.get_one(Tenant, self._tenant_id)
             knowledge = load_knowledge(session, tenant)
-        matcher = FaqMatcher(list(knowledge.entries.values()))
+        matcher = FaqMatcher(list(knowledge.entries.values()), self._embedder, self._fusion)
         self._checked = time.monotonic()
-        return Pipeline(matcher, knowledge, self._threshold)
+        engine = NluEngine(matcher, self._embedder, self._intents)
+        return Pipeline(engine, knowledge, self._threshold)
 
     @property
     def pipeline(self) -> Pipeline:

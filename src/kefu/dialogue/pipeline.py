@@ -1,8 +1,10 @@
 """The answer pipeline: normalise -> understand -> decide -> respond.
 
-Policy for the rule-based bot: answer the best FAQ when its score clears the threshold, hand over
-when the answer is a handoff entry, otherwise fall back to a reply saying what the bot can do.
-While a human agent owns the conversation the bot stays silent.
+Policy: answer the best FAQ when retrieval advises it (thresholds learned on development data,
+or a fixed `threshold` when the operator sets one), hand over when the answer is a handoff
+entry, offer the closest entries as quick replies when they are too close to call, otherwise
+fall back to a reply saying what the bot can do. While a human agent owns the conversation the
+bot stays silent.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class DecisionKind(StrEnum):
     ANSWER = "answer"
     HANDOFF = "handoff"
     FALLBACK = "fallback"
+    CLARIFY = "clarify"  # offer the top candidates
     SILENT = "silent"  # a human agent owns the conversation
 
 
@@ -35,6 +38,7 @@ class Decision:
     kind: DecisionKind
     entry_id: str | None = None
     score: float | None = None
+    options: tuple[str, ...] = ()  # entry ids offered when clarifying
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +60,9 @@ class TurnResult:
 
 
 class Pipeline:
-    def __init__(self, understander: Understander, knowledge: KnowledgeBase, threshold: float):
+    def __init__(
+        self, understander: Understander, knowledge: KnowledgeBase, threshold: float | None
+    ):
         self.understander = understander
         self.knowledge = knowledge
         self.threshold = threshold
@@ -72,7 +78,18 @@ class Pipeline:
         if state.status == "with_agent":
             return Decision(DecisionKind.SILENT)
         top = parse.top
-        if top is None or top.score < self.threshold or top.entry_id not in self.knowledge.entries:
+        known = [c for c in parse.faq if c.entry_id in self.knowledge.entries]
+        if self.threshold is not None:
+            outcome = "answer" if top is not None and top.score >= self.threshold else "none"
+        else:
+            outcome = parse.faq_outcome
+        if outcome == "clarify" and len(known) > 1:
+            return Decision(
+                DecisionKind.CLARIFY,
+                score=top.score if top else None,
+                options=tuple(c.entry_id for c in known),
+            )
+        if top is None or outcome == "none" or top.entry_id not in self.knowledge.entries:
             return Decision(DecisionKind.FALLBACK, score=top.score if top else None)
         entry = self.knowledge.entries[top.entry_id]
         kind = DecisionKind.HANDOFF if entry.action == "handoff" else DecisionKind.ANSWER
@@ -90,6 +107,18 @@ class Pipeline:
                 return (Reply(t("fallback.plain", lang), {"kind": "fallback"}),)
             topics = t("topics.separator", lang).join(t(key, lang) for key in described)
             return (Reply(t("fallback", lang, topics=topics), {"kind": "fallback"}),)
+        if decision.kind is DecisionKind.CLARIFY:
+            options = [
+                {"title": self.knowledge.entries[i].question.get(lang), "faq": i}
+                for i in decision.options
+            ]
+            lines = "\n".join(f"{n}. {o['title']}" for n, o in enumerate(options, 1))
+            return (
+                Reply(
+                    t("clarify", lang, options=lines),
+                    {"kind": "clarify", "quick_replies": options},
+                ),
+            )
         assert decision.entry_id is not None
         if decision.kind is DecisionKind.HANDOFF and state.status == "waiting_agent":
             return (Reply(t("handoff.already_waiting", lang), {"kind": "handoff"}),)

@@ -10,6 +10,7 @@ from kefu.text.tokenize import Token
 
 Lang = Literal["zh", "en"]
 MatchMethod = Literal["exact", "keyword", "similarity"]
+FaqOutcome = Literal["answer", "clarify", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,10 @@ class Parse:
     normalized: str
     language: Lang  # the language to reply in
     faq: tuple[FaqCandidate, ...] = ()
-    intent: str | None = None
+    faq_outcome: FaqOutcome = "none"  # what retrieval advises: answer, offer candidates, or not
+    intent: str | None = None  # None: no intent, or out of scope
+    intent_confidence: float = 0.0
+    intent_ranking: tuple[tuple[str, float], ...] = ()
     script: Script | None = None  # zh, en or mixed, None for neither (digits, emoji only)
     tokens: tuple[Token, ...] = ()  # spans index `text`, the customer's original
     emoji: tuple[str, ...] = ()
@@ -42,7 +46,10 @@ class Parse:
             "normalized": self.normalized,
             "language": self.language,
             "script": self.script,
+            "faq_outcome": self.faq_outcome,
             "intent": self.intent,
+            "intent_confidence": self.intent_confidence,
+            "intent_ranking": [list(pair) for pair in self.intent_ranking],
             "tokens": [[t.text, t.start, t.end] for t in self.tokens],
             "emoji": list(self.emoji),
             "faq": [
