@@ -73,3 +73,70 @@ def test_train_writes_a_current_versioned_model(tmp_path: Path, data_dir: Path) 
     assert res.exit_code == 0, res.output
     current = (data_dir / "models" / "intent" / "current").read_text().strip()
     assert current in res.stdout and (data_dir / "models" / "intent" / current).is_dir()
+
+
+def test_eval_faq_reports_top_k_and_no_answer(tmp_path: Path) -> None:
+    kb = jsonl(
+        tmp_path / "kb.jsonl",
+        [
+            {
+                "id": "deposit",
+                "question": "押金怎么退",
+                "similar": ["退押金", "how to get deposit back"],
+            },
+            {
+                "id": "unlock",
+                "question": "开不了锁怎么办",
+                "similar": ["车锁打不开", "bike won't unlock"],
+            },
+            {
+                "id": "price",
+                "question": "怎么收费",
+                "similar": ["多少钱一小时", "how much per ride"],
+            },
+        ],
+    )
+    test = jsonl(
+        tmp_path / "test.jsonl",
+        [
+            {"text": "我想退押金", "id": "deposit"},
+            {"text": "锁打不开", "id": "unlock"},
+            {"text": "骑一次多少钱", "id": "price"},
+            {"text": "今天股市怎么样", "id": None},
+        ],
+    )
+    res = runner.invoke(app, ["eval", "faq", "--kb", str(kb), "--test", str(test), "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["top1"] >= 2 / 3 and result["top3"] == 1.0
+    for key in ("no_answer_precision", "no_answer_recall", "p50_ms"):
+        assert key in result
+    unknown = jsonl(tmp_path / "bad.jsonl", [{"text": "x", "id": "nope"}])
+    res = runner.invoke(app, ["eval", "faq", "--kb", str(kb), "--test", str(unknown)])
+    assert (
+        res.exit_code == 1 and "bad.jsonl:1: id 'nope' is not in the knowledge base" in res.stderr
+    )
+
+
+def test_eval_match_with_dev_threshold_and_with_cross_fitting(tmp_path: Path) -> None:
+    pairs = [
+        {"text_a": "押金怎么退", "text_b": "怎么退押金", "label": 1},
+        {"text_a": "押金怎么退", "text_b": "今天天气如何", "label": 0},
+        {"text_a": "how do i unlock the bike", "text_b": "bike won't unlock", "label": 1},
+        {"text_a": "how do i unlock the bike", "text_b": "best pizza in town", "label": 0},
+        {"text_a": "几点可以入住", "text_b": "入住时间是几点", "label": 1},
+        {"text_a": "几点可以入住", "text_b": "信用卡还款", "label": 0},
+    ] * 3
+    data = jsonl(tmp_path / "pairs.jsonl", pairs)
+    res = runner.invoke(app, ["eval", "match", "--test", str(data), "--dev", str(data), "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["accuracy"] >= 0.8 and result["auc"] >= 0.8
+    res = runner.invoke(app, ["eval", "match", "--test", str(data), "--folds", "3", "--json"])
+    assert (
+        json.loads(res.stdout.strip().splitlines()[-1])["threshold_from"] == "3-fold cross-fitting"
+    )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text_a": "a", "text_b": "b", "label": 2}\n', encoding="utf-8")
+    res = runner.invoke(app, ["eval", "match", "--test", str(bad)])
+    assert res.exit_code == 1 and "bad.jsonl:1: label" in res.stderr

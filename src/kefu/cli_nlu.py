@@ -175,3 +175,45 @@ def eval_intent(
             progress=update,
         )
     _print_result(result, as_json)
+
+
+@eval_app.command("faq")
+def eval_faq(
+    kb: Annotated[Path, typer.Option("--kb", help='JSONL {"id","question","similar":[...]}.')],
+    test_file: Annotated[Path, typer.Option("--test", help='JSONL {"text","id"} (id null: none).')],
+    dev_file: Annotated[
+        Path | None, typer.Option("--dev", help="Like --test; tunes the thresholds.")
+    ] = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index --kb, report top-1/top-3 and no-answer precision/recall on --test."""
+    from kefu.evaluation.faq import evaluate_faq
+
+    with progress_bar() as update:
+        result = evaluate_faq(
+            kb, test_file, _embedder(embedder, cache=False), dev=dev_file, progress=update
+        )
+    _print_result(result, as_json)
+
+
+@eval_app.command("match")
+def eval_match(
+    test_file: Annotated[Path, typer.Option("--test", help='JSONL {"text_a","text_b","label"}.')],
+    dev_file: Annotated[
+        Path | None, typer.Option("--dev", help="Pairs to fit the scorer and threshold on.")
+    ] = None,
+    folds: Annotated[
+        int, typer.Option("--folds", help="Without --dev: K-fold cross-fitting on --test.")
+    ] = 0,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pair matching: accuracy at the threshold chosen on --dev, and AUC, on --test."""
+    from kefu.evaluation.match import evaluate_match
+
+    with progress_bar() as update:
+        result = evaluate_match(
+            test_file, _embedder(embedder), dev=dev_file, folds=folds, progress=update
+        )
+    _print_result(result, as_json)

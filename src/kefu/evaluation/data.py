@@ -34,6 +34,18 @@ class PairRow(_Row):
     label: int = Field(ge=0, le=1)
 
 
+class KbRow(_Row):
+    id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    similar: list[str] = Field(default_factory=list)
+    answer: str = ""
+
+
+class FaqTestRow(_Row):
+    text: str = Field(min_length=1)
+    id: str | None
+
+
 class DataError(InvalidInput):
     code = "invalid_data"
 

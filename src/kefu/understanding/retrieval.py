@@ -122,21 +122,29 @@ class HybridFaqIndex:
     def upsert(self, entry: KnowledgeEntry, vectors: npt.NDArray[np.float32] | None = None) -> None:
         """Index (or re-index) one entry; a disabled entry is removed. `vectors` may carry the
         entry's question vectors (stored with the entry), in `questions()` order."""
-        self.remove(entry.id)
         if not entry.enabled:
+            self.remove(entry.id)
             return
+        keywords = [k for lang in LANGS for k in entry.keywords.get(lang)]
         questions = [q for lang in LANGS for q in entry.questions(lang)]
+        self.upsert_questions(entry.id, questions, keywords, vectors)
+
+    def upsert_questions(
+        self,
+        entry_id: str,
+        questions: Sequence[str],
+        keywords: Sequence[str] = (),
+        vectors: npt.NDArray[np.float32] | None = None,
+    ) -> None:
+        """Index one entry from its questions (any language) and keywords."""
+        self.remove(entry_id)
         if self.embedder is not None and (vectors is None or len(vectors) != len(questions)):
-            vectors = self.embedder.embed(questions)
-        state = _Entry(
-            keywords=tuple(
-                k for lang in LANGS for k in (normalize(x) for x in entry.keywords.get(lang)) if k
-            )
-        )
+            vectors = self.embedder.embed(list(questions))
+        state = _Entry(keywords=tuple(k for k in (normalize(x) for x in keywords) if k))
         for i, question in enumerate(questions):
             row = len(self._rows)
             key = match_key(question)
-            record = _Row(entry.id, question, self._word_terms(question), faq_terms(key))
+            record = _Row(entry_id, question, self._word_terms(question), faq_terms(key))
             self._rows.append(record)
             self._words.add(row, record.words)
             self._chars.add(row, record.chars)
@@ -145,9 +153,9 @@ class HybridFaqIndex:
             if vectors is not None:
                 self._vectors[row] = vectors[i]
             state.rows.append(row)
-            self._exact.setdefault(key_of(normalize(question)), set()).add(entry.id)
+            self._exact.setdefault(key_of(normalize(question)), set()).add(entry_id)
         state.exact = tuple({key_of(normalize(q)) for q in questions})
-        self._entries[entry.id] = state
+        self._entries[entry_id] = state
 
     def remove(self, entry_id: str) -> None:
         state = self._entries.pop(entry_id, None)
@@ -316,7 +324,7 @@ def leave_one_out(index: HybridFaqIndex, standard: set[str], limit: int = 0) -> 
     return queries
 
 
-def _logistic(
+def fit_logistic(
     x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], l2: float = 1e-2
 ) -> tuple[npt.NDArray[np.float64], float]:
     """Logistic regression by Newton's method (IRLS): five features don't justify importing
@@ -357,7 +365,7 @@ def fit_fusion(index: HybridFaqIndex, queries: Sequence[DevQuery]) -> Fusion:
             ys += [1.0 if i == query.entry else 0.0 for i in ids]
     if not xs or not any(ys) or all(ys):
         return index.fusion
-    weights, bias = _logistic(np.vstack(xs), np.asarray(ys))
+    weights, bias = fit_logistic(np.vstack(xs), np.asarray(ys))
     fusion = Fusion(tuple(float(w) for w in weights), bias)
     top1, top2, right, offered, answerable = [], [], [], [], []
     for ids, features, gold in per_query:
