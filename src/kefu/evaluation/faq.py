@@ -39,7 +39,7 @@ def evaluate_faq(
             report("indexing", n / len(rows))
     queries = leave_one_out(index, {r.question for r in rows}, limit=3000)
     if dev is not None:
-        queries += [DevQuery(r.text, r.id) for r in read_jsonl(dev, FaqTestRow)]
+        queries += [DevQuery(d.text, d.id) for d in read_jsonl(dev, FaqTestRow)]
     report("fitting", 0.0)
     index.fusion = fit_fusion(index, queries)
     report("fitting", 1.0)
