@@ -48,22 +48,22 @@ def evaluate_faq(
     top1 = top3 = answerable = 0
     said_none = said_none_right = unanswerable = 0
     timings: list[float] = []
-    for n, row in enumerate(tests, 1):
-        if row.id is not None and row.id not in known:
-            raise DataError(f"{test}:{n}: id {row.id!r} is not in the knowledge base")
+    for n, case in enumerate(tests, 1):
+        if case.id is not None and case.id not in known:
+            raise DataError(f"{test}:{n}: id {case.id!r} is not in the knowledge base")
         started = time.perf_counter()
-        ranked = index.rank(row.text, 3)
+        ranked = index.rank(case.text, 3)
         outcome = index.fusion.outcome(ranked)
         timings.append(time.perf_counter() - started)
-        if row.id is None:
+        if case.id is None:
             unanswerable += 1
         else:
             answerable += 1
-            top1 += bool(ranked) and ranked[0].entry_id == row.id
-            top3 += any(c.entry_id == row.id for c in ranked)
+            top1 += bool(ranked) and ranked[0].entry_id == case.id
+            top3 += any(c.entry_id == case.id for c in ranked)
         if outcome == "none":
             said_none += 1
-            said_none_right += row.id is None
+            said_none_right += case.id is None
         if n % 200 == 0 or n == len(tests):
             report("testing", n / len(tests))
     return {
