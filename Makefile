@@ -43,8 +43,8 @@ browser:
 	  else echo "chromium missing: browser tests will skip (CI=true makes them fail)"; fi; }
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy

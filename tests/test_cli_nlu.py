@@ -140,3 +140,33 @@ def test_eval_match_with_dev_threshold_and_with_cross_fitting(tmp_path: Path) ->
     bad.write_text('{"text_a": "a", "text_b": "b", "label": 2}\n', encoding="utf-8")
     res = runner.invoke(app, ["eval", "match", "--test", str(bad)])
     assert res.exit_code == 1 and "bad.jsonl:1: label" in res.stderr
+
+
+def test_eval_sentiment_bundled_and_trained(tmp_path: Path) -> None:
+    rows = [
+        {"text": "房间干净，服务热情，很满意", "label": 1},
+        {"text": "非常好，下次还住", "label": 1},
+        {"text": "太差了，再也不来了", "label": 0},
+        {"text": "垃圾，退钱", "label": 0},
+    ]
+    test = jsonl(tmp_path / "test.jsonl", rows)
+    res = runner.invoke(app, ["eval", "sentiment", "--test", str(test), "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["model"] == "bundled" and result["accuracy"] >= 0.75
+    res = runner.invoke(
+        app, ["eval", "sentiment", "--train", str(test), "--test", str(test), "--json"]
+    )
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["accuracy"] == 1.0 and result["unseen_examples"] == 0
+    assert "macro_f1" in result
+
+
+def test_eval_entities_on_the_fixture() -> None:
+    fixture = Path(__file__).parent / "fixtures" / "entities_zh_en.jsonl"
+    res = runner.invoke(app, ["eval", "entities", "--test", str(fixture), "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["f1"] >= 0.9 and "phone" in result["per_type"]
+    res = runner.invoke(app, ["eval", "entities", "--test", str(fixture), "--now", "soon"])
+    assert res.exit_code == 1 and "ISO 8601" in res.stderr

@@ -135,6 +135,18 @@ def serve(
     seeded = prepare_database(s)
     for result in seeded:
         out.print(f"loaded default knowledge pack {result.pack!r}: {result.created} entries")
+    if s.train_on_start and not (s.effective_models_dir / "intent" / "current").is_file():
+        # In a child process: training imports scikit-learn, which the server needn't keep.
+        out.print("training the intent model on the bundled packs (first start only) ...")
+        import subprocess
+
+        from kefu.errors import KefuError
+
+        if subprocess.run([sys.executable, "-m", "kefu", "train"], check=False).returncode:
+            raise KefuError(
+                "training the intent model failed (see above): fix it and run `kefu train`, "
+                "or start with KEFU_TRAIN_ON_START=false"
+            )
     s.signing_key  # noqa: B018 - create the key file now, not on the first request
     out.print(f"kefu {__version__} on http://{s.host}:{s.port}  (API docs: /docs)")
     uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info", access_log=False)

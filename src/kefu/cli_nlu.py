@@ -217,3 +217,54 @@ def eval_match(
             test_file, _embedder(embedder), dev=dev_file, folds=folds, progress=update
         )
     _print_result(result, as_json)
+
+
+@eval_app.command("sentiment")
+def eval_sentiment(
+    test_file: Annotated[
+        Path, typer.Option("--test", help='JSONL {"text","label"}, 1 = positive.')
+    ],
+    train_file: Annotated[
+        Path | None, typer.Option("--train", help="Train on this instead of the bundled model.")
+    ] = None,
+    embedder: EmbedderOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sentiment polarity: accuracy and macro F1 on --test."""
+    from kefu.evaluation.sentiment import evaluate_sentiment
+
+    with progress_bar() as update:
+        result = evaluate_sentiment(
+            test_file, _embedder(embedder, cache=False), train=train_file, progress=update
+        )
+    _print_result(result, as_json)
+
+
+@eval_app.command("entities")
+def eval_entities(
+    test_file: Annotated[
+        Path,
+        typer.Option("--test", help='JSONL {"text","spans":[{"type","start","end","value"}]}.'),
+    ],
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Message time (ISO 8601) for rows without their own."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Entity extraction: precision, recall and F1 per type (exact type and span)."""
+    import datetime as dt
+
+    from kefu.errors import InvalidInput
+    from kefu.evaluation.entities import evaluate_entities
+    from kefu.knowledge.entities import entity_declarations
+    from kefu.understanding.entities import EntityExtractor
+
+    try:
+        when = dt.datetime.fromisoformat(now) if now else dt.datetime.now(dt.UTC)
+    except ValueError:
+        raise InvalidInput(f"--now: not an ISO 8601 time: {now!r}") from None
+    extractor = EntityExtractor(*entity_declarations())
+    with progress_bar() as update:
+        result = evaluate_entities(test_file, extractor, when, update)
+    _print_result(result, as_json)

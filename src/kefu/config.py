@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         description="Sentence encoder: use-multilingual, hashed-ngram[-DIM] or "
         "onnx:MODEL.onnx[,tokenizer.json].",
     )
+    timezone: str = Field(
+        "Asia/Shanghai", description="Operator's time zone: what 明天 / 'tomorrow' mean."
+    )
+    train_on_start: bool = Field(
+        True, description="`kefu serve` trains the intent model first when there is none."
+    )
     models_dir: Path | None = Field(
         None, description="Trained models (intents, sentiment); default <data_dir>/models."
     )
@@ -89,6 +95,17 @@ class Settings(BaseSettings):
             dotenv_settings,
             TomlConfigSettingsSource(settings_cls),
         )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
 
     @field_validator("secret_key")
     @classmethod

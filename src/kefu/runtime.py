@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import Engine, text
@@ -23,12 +24,15 @@ from kefu.conversations.service import ConversationService
 from kefu.db import migrate
 from kefu.db.engine import READ_ONLY, make_engine, make_session_factory
 from kefu.errors import NotReady
+from kefu.knowledge.entities import entity_declarations
 from kefu.knowledge.service import ImportResult, seed_defaults
 from kefu.tenants.models import Tenant
 from kefu.tenants.service import ensure_tenant
 from kefu.understanding.embeddings import Embedder, make_embedder
+from kefu.understanding.entities import EntityExtractor
 from kefu.understanding.intents import IntentModel
 from kefu.understanding.retrieval import Fusion, load_fusion
+from kefu.understanding.sentiment import SentimentModel
 
 
 def prepare_database(settings: Settings, engine: Engine | None = None) -> list[ImportResult]:
@@ -85,18 +89,32 @@ class Models:
     embedder: Embedder | None
     intents: IntentModel | None
     fusion: Fusion | None
+    sentiment: SentimentModel | None
+    entities: EntityExtractor
+    timezone: ZoneInfo
 
 
 def load_models(settings: Settings) -> Models:
-    """The sentence encoder and the trained models, loaded once per process. A models
-    directory without an intent model is fine (FAQ answers only, until `kefu train`)."""
+    """The sentence encoder and the models, loaded once per process. A models directory
+    without an intent model is fine (no intents until `kefu train`); the bundled sentiment
+    model needs the default encoder, so another encoder runs without sentiment."""
     embedder = make_embedder(settings.embedder)
     folder = settings.effective_models_dir
-    intents = (
-        IntentModel.load(folder / "intent") if (folder / "intent" / "current").is_file() else None
-    )
+    intents = None
+    if (folder / "intent" / "current").is_file():
+        intents = IntentModel.load(folder / "intent")
     fusion = load_fusion(folder / "faq.json", embedder) if (folder / "faq.json").is_file() else None
-    return Models(embedder, intents, fusion)
+    sentiment: SentimentModel | None = SentimentModel.load()
+    if sentiment is not None and sentiment.embedder != embedder.name:
+        sentiment = None
+    return Models(
+        embedder,
+        intents,
+        fusion,
+        sentiment,
+        EntityExtractor(*entity_declarations()),
+        ZoneInfo(settings.timezone),
+    )
 
 
 @dataclass
@@ -137,6 +155,9 @@ class Runtime:
             embedder=models.embedder,
             intents=models.intents,
             fusion=models.fusion,
+            sentiment=models.sentiment,
+            entities=models.entities,
+            timezone=models.timezone,
         )
         service = ConversationService(
             engine,

@@ -27,6 +27,8 @@ class Server:
             **{k: v for k, v in os.environ.items() if not k.startswith("KEFU_")},
             "KEFU_DATA_DIR": str(data_dir),
             "KEFU_PORT": str(self.port),
+            # Servers under test start in seconds; tests that need intents train them.
+            "KEFU_TRAIN_ON_START": "false",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kefu.errors import KefuError
+from kefu.knowledge.entities import entity_declarations
 from kefu.understanding.embeddings import make_embedder
 from kefu.understanding.engine import NluEngine
+from kefu.understanding.entities import EntityExtractor
 from kefu.understanding.faq import FaqMatcher
 from kefu.understanding.intents import IntentModel, train_intents
+from kefu.understanding.sentiment import SentimentModel
 from tests.understanding.test_faq import bundled_entries
 from tests.understanding.test_intents import EXAMPLES
 
@@ -19,7 +24,14 @@ from tests.understanding.test_intents import EXAMPLES
 def engine() -> NluEngine:
     embedder = make_embedder("use-multilingual")
     intents = train_intents(EXAMPLES, embedder, oos_label="out_of_scope")
-    return NluEngine(FaqMatcher(bundled_entries(), embedder), embedder, intents)
+    extractor = EntityExtractor(*entity_declarations())
+    return NluEngine(
+        FaqMatcher(bundled_entries(), embedder),
+        embedder,
+        intents,
+        entities=extractor,
+        sentiment=SentimentModel.load(),
+    )
 
 
 def test_parse_fills_language_tokens_faq_and_intent(engine: NluEngine) -> None:
@@ -31,6 +43,20 @@ def test_parse_fills_language_tokens_faq_and_intent(engine: NluEngine) -> None:
     assert all(parse.text[t.start : t.end] for t in parse.tokens)
     summary = parse.summary()
     assert summary["intent"] == parse.intent and summary["faq_outcome"] == parse.faq_outcome
+
+
+def test_entities_and_sentiment_are_in_the_parse(engine: NluEngine) -> None:
+    now = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
+    text = "气死了！车B123456坏了，明天下午三点前给我回电 13812345678"
+    parse = engine.parse(text, "zh", now=now)
+    types = {e.type for e in parse.entities}
+    assert {"bike_code", "phone", "datetime"} <= types, parse.entities
+    for entity in parse.entities:
+        assert text[entity.start : entity.end] == entity.text
+    assert parse.sentiment is not None and parse.sentiment.polarity == "negative"
+    assert "anger" in parse.sentiment.levels
+    assert parse.summary()["sentiment"]["polarity"] == "negative"
+    assert parse.summary()["entities"][0]["start"] >= 0
 
 
 def test_language_follows_the_message_not_the_hint(engine: NluEngine) -> None:

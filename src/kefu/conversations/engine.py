@@ -7,6 +7,7 @@ customer message waits for the rebuild.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
@@ -18,9 +19,11 @@ from kefu.knowledge.service import load_knowledge
 from kefu.tenants.models import Tenant
 from kefu.understanding.embeddings import Embedder
 from kefu.understanding.engine import NluEngine
+from kefu.understanding.entities import EntityExtractor
 from kefu.understanding.faq import FaqMatcher
 from kefu.understanding.intents import IntentModel
 from kefu.understanding.retrieval import Fusion
+from kefu.understanding.sentiment import SentimentModel
 
 
 class AnswerEngine:
@@ -34,6 +37,9 @@ class AnswerEngine:
         embedder: Embedder | None = None,
         intents: IntentModel | None = None,
         fusion: Fusion | None = None,
+        sentiment: SentimentModel | None = None,
+        entities: EntityExtractor | None = None,
+        timezone: dt.tzinfo = dt.UTC,
     ) -> None:
         self._sessions = sessions
         self._tenant_id = tenant_id
@@ -41,6 +47,9 @@ class AnswerEngine:
         self._embedder = embedder
         self._intents = intents
         self._fusion = fusion
+        self._sentiment = sentiment
+        self._entities = entities
+        self._timezone = timezone
         self._check_interval = check_interval
         self._rebuild = threading.Lock()
         self._checked = 0.0
@@ -52,7 +61,14 @@ class AnswerEngine:
             knowledge = load_knowledge(session, tenant)
         matcher = FaqMatcher(list(knowledge.entries.values()), self._embedder, self._fusion)
         self._checked = time.monotonic()
-        engine = NluEngine(matcher, self._embedder, self._intents)
+        engine = NluEngine(
+            matcher,
+            self._embedder,
+            self._intents,
+            entities=self._entities,
+            sentiment=self._sentiment,
+            timezone=self._timezone,
+        )
         return Pipeline(engine, knowledge, self._threshold)
 
     @property

@@ -7,17 +7,16 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from kefu.knowledge.pack import (
     LANGS,
     Localized,
     LocalizedList,
     PackError,
-    _line_for,
-    _line_index,
+    Problems,
     _Strict,
+    parse_side_file,
     read_source,
 )
 
@@ -54,39 +53,21 @@ class IntentFile(_Strict):
         ]
 
 
+def _problems(parsed: IntentFile) -> Problems:
+    problems: Problems = []
+    seen: dict[str, int] = {}
+    for index, intent in enumerate(parsed.intents):
+        if intent.name in seen:
+            problems.append((("intents", index, "name"), f"duplicate intent {intent.name!r}"))
+        seen[intent.name] = index
+        if not intent.examples.zh and not intent.examples.en:
+            problems.append((("intents", index, "examples"), "needs at least one example"))
+    return problems
+
+
 def parse_intents(text: str, source: str = "<intents>") -> IntentFile:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise PackError([f"{source}:{line}: invalid YAML: {exc.problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise PackError([f"{source}:1: invalid YAML: {exc}"]) from None
-    if not isinstance(data, dict):
-        raise PackError([f"{source}:1: an intents file is a mapping with 'pack' and 'intents'"])
-    problems: list[tuple[tuple[object, ...], str]] = []
-    parsed: IntentFile | None = None
-    try:
-        parsed = IntentFile.model_validate(data)
-    except ValidationError as exc:
-        problems = [(tuple(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
-    if parsed is not None:
-        seen: dict[str, int] = {}
-        for index, intent in enumerate(parsed.intents):
-            if intent.name in seen:
-                problems.append((("intents", index, "name"), f"duplicate intent {intent.name!r}"))
-            seen[intent.name] = index
-            if not intent.examples.zh and not intent.examples.en:
-                problems.append((("intents", index, "examples"), "needs at least one example"))
-    if not problems and parsed is not None:
-        return parsed
-    lines = _line_index(yaml.compose(text, Loader=yaml.SafeLoader) or yaml.ScalarNode("", ""))
-    raise PackError(
-        [
-            f"{source}:{_line_for(loc, lines)}: {'.'.join(str(p) for p in loc) or 'file'}: {msg}"
-            for loc, msg in problems
-        ]
-    )
+    shape = "an intents file is a mapping with 'pack' and 'intents'"
+    return parse_side_file(text, source, IntentFile, shape, _problems)
 
 
 def load_intents(path: Path) -> IntentFile:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from jinja2 import StrictUndefined, TemplateError, meta
@@ -214,6 +214,47 @@ def _lines(text: str, many: bool) -> dict[tuple[Any, ...], int]:
     for index, node in enumerate(n for n in nodes if n is not None):
         lines.update(_line_index(node, (index,)))
     return lines
+
+
+Problems = list[tuple[tuple[Any, ...], str]]
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_side_file(
+    text: str,
+    source: str,
+    model: type[M],
+    shape: str,
+    checks: Callable[[M], Problems] = lambda _: [],
+) -> M:
+    """A pack's YAML side file (intents.yaml, entities.yaml): parsed, validated with `model`
+    and `checks`, or PackError with every problem as 'source:line: where: message'."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise PackError([f"{source}:{line}: invalid YAML: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise PackError([f"{source}:1: invalid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise PackError([f"{source}:1: {shape}"])
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        problems: Problems = [
+            (tuple(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()
+        ]
+    else:
+        problems = checks(parsed)
+        if not problems:
+            return parsed
+    lines = _line_index(yaml.compose(text, Loader=yaml.SafeLoader) or yaml.ScalarNode("", ""))
+    raise PackError(
+        [
+            f"{source}:{_line_for(loc, lines)}: {'.'.join(str(p) for p in loc) or 'file'}: {msg}"
+            for loc, msg in problems
+        ]
+    )
 
 
 def parse_pack(text: str, source: str = "<pack>") -> KnowledgePack:

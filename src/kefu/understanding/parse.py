@@ -7,6 +7,8 @@ from typing import Any, Literal, Protocol
 
 from kefu.text.language import Script
 from kefu.text.tokenize import Token
+from kefu.understanding.entities import Entity
+from kefu.understanding.sentiment import Sentiment
 
 Lang = Literal["zh", "en"]
 MatchMethod = Literal["exact", "keyword", "similarity"]
@@ -31,6 +33,8 @@ class Parse:
     intent: str | None = None  # None: no intent, or out of scope
     intent_confidence: float = 0.0
     intent_ranking: tuple[tuple[str, float], ...] = ()
+    entities: tuple[Entity, ...] = ()  # spans index `text`, the customer's original
+    sentiment: Sentiment | None = None
     script: Script | None = None  # zh, en or mixed, None for neither (digits, emoji only)
     tokens: tuple[Token, ...] = ()  # spans index `text`, the customer's original
     emoji: tuple[str, ...] = ()
@@ -50,6 +54,8 @@ class Parse:
             "intent": self.intent,
             "intent_confidence": self.intent_confidence,
             "intent_ranking": [list(pair) for pair in self.intent_ranking],
+            "entities": [e.as_dict() for e in self.entities],
+            "sentiment": self.sentiment.as_dict() if self.sentiment else None,
             "tokens": [[t.text, t.start, t.end] for t in self.tokens],
             "emoji": list(self.emoji),
             "faq": [
