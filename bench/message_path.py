@@ -38,7 +38,7 @@ TARGETS = {
     "in-process message p50 ms": 2.0,
     "http round trip p50 ms": 10.0,
     "start to ready s": 3.0,
-    "server rss MB": 250.0,
+    "server rss MB": 400.0,  # issue #3: a server with every model loaded (issue #2 had 250)
 }
 console = Console()
 
@@ -116,8 +116,9 @@ def main() -> int:
         )
         runtime.close()
 
-        server = Server(Path(tmp) / "srv" / "var")
-        results["start_to_ready_first_s"] = round(server.start(), 3)  # migrates + seeds
+        # The first start migrates, seeds and trains the intent model; later starts load it.
+        server = Server(Path(tmp) / "srv" / "var", KEFU_TRAIN_ON_START="true")
+        results["start_to_ready_first_s"] = round(server.start(timeout=120), 3)
         server.stop()
         results["start_to_ready_s"] = round(server.start(), 3)  # a second start reuses it
         try:

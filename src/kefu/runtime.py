@@ -158,6 +158,7 @@ class Runtime:
             sentiment=models.sentiment,
             entities=models.entities,
             timezone=models.timezone,
+            writes=sessions,
         )
         service = ConversationService(
             engine,

@@ -13,6 +13,8 @@ from kefu.cli import app
 from kefu.config import Settings
 from kefu.conversations.models import TurnEvent
 from kefu.runtime import Runtime, prepare_database
+from kefu.understanding.engine import NluEngine
+from kefu.understanding.faq import FaqMatcher
 
 
 def test_turn_event_records_intent_entities_and_sentiment(
@@ -39,3 +41,38 @@ def test_turn_event_records_intent_entities_and_sentiment(
         assert summary["faq_outcome"] in ("answer", "clarify", "none")
     finally:
         runtime.close()
+
+
+def test_question_vectors_are_stored_with_entries_and_reused(settings: Settings) -> None:
+    from kefu.knowledge.models import KnowledgeEntryRow
+    from kefu.knowledge.pack import parse_pack
+    from kefu.knowledge.service import import_pack
+    from kefu.tenants.models import Tenant
+    from tests.knowledge.test_pack import GOOD
+
+    prepare_database(settings)
+    Runtime.build(settings).close()
+    with Runtime.build(settings).sessions() as session:
+        rows = session.scalars(select(KnowledgeEntryRow)).all()
+        assert rows and all(r.vectors and r.vectors_key for r in rows)
+        before = {r.entry_id: r.vectors_key for r in rows}
+    # A rebuild encodes nothing: every entry's vectors are still valid.
+    runtime = Runtime.build(settings)
+    try:
+        assert matcher_of(runtime).fresh_vectors == {}
+        # A new or edited entry is encoded, and only that one.
+        with runtime.sessions.begin() as session:
+            import_pack(session, session.get_one(Tenant, runtime.tenant.id), parse_pack(GOOD))
+        runtime.conversations.bot.refresh(force=True)
+        assert set(matcher_of(runtime).fresh_vectors) == {"demo.deposit"}
+    finally:
+        runtime.close()
+    with Runtime.build(settings).sessions() as session:
+        after = {r.entry_id: r.vectors_key for r in session.scalars(select(KnowledgeEntryRow))}
+    assert all(after[k] == v for k, v in before.items())
+
+
+def matcher_of(runtime: Runtime) -> FaqMatcher:
+    understander = runtime.conversations.bot.pipeline.understander
+    assert isinstance(understander, NluEngine)
+    return understander.faq

@@ -14,7 +14,7 @@ from kefu.db.models import Base
 def test_upgrade_from_empty_matches_models_and_is_idempotent(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
-        assert migrate.pending(engine) == ["0001"]
+        assert migrate.pending(engine) == ["0001", "0002"]
         migrate.upgrade(engine)
         assert migrate.pending(engine) == []
         migrate.upgrade(engine)  # a second run is a no-op
@@ -36,5 +36,18 @@ def test_upgrade_from_empty_matches_models_and_is_idempotent(db_url: str) -> Non
         for table in tables - {"tenants", "alembic_version"}:
             columns = {c["name"] for c in inspect(engine).get_columns(table)}
             assert "tenant_id" in columns, table
+    finally:
+        engine.dispose()
+
+
+def test_0002_upgrades_a_0001_database_in_place(db_url: str) -> None:
+    """An existing deployment upgrades in place; its entries have no vectors until served."""
+    engine = make_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0001")
+        assert migrate.pending(engine) == ["0002"]
+        migrate.upgrade(engine)
+        columns = {c["name"] for c in inspect(engine).get_columns("knowledge_entries")}
+        assert {"vectors", "vectors_key"} <= columns
     finally:
         engine.dispose()

@@ -8,6 +8,7 @@ customer message waits for the rebuild.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.dialogue.pipeline import Pipeline
-from kefu.knowledge.service import load_knowledge
+from kefu.knowledge.service import load_knowledge, store_vectors
 from kefu.tenants.models import Tenant
 from kefu.understanding.embeddings import Embedder
 from kefu.understanding.engine import NluEngine
@@ -24,6 +25,8 @@ from kefu.understanding.faq import FaqMatcher
 from kefu.understanding.intents import IntentModel
 from kefu.understanding.retrieval import Fusion
 from kefu.understanding.sentiment import SentimentModel
+
+logger = logging.getLogger(__name__)
 
 
 class AnswerEngine:
@@ -40,8 +43,10 @@ class AnswerEngine:
         sentiment: SentimentModel | None = None,
         entities: EntityExtractor | None = None,
         timezone: dt.tzinfo = dt.UTC,
+        writes: sessionmaker[Session] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._writes = writes
         self._tenant_id = tenant_id
         self._threshold = threshold
         self._embedder = embedder
@@ -59,7 +64,15 @@ class AnswerEngine:
         with self._sessions() as session:
             tenant = session.get_one(Tenant, self._tenant_id)
             knowledge = load_knowledge(session, tenant)
-        matcher = FaqMatcher(list(knowledge.entries.values()), self._embedder, self._fusion)
+        matcher = FaqMatcher(
+            list(knowledge.entries.values()), self._embedder, self._fusion, knowledge.vectors
+        )
+        if matcher.fresh_vectors and self._writes is not None:
+            # Keep the vectors with the entries: the next start or reload needn't encode again.
+            with self._writes.begin() as session:
+                store_vectors(
+                    session, session.get_one(Tenant, self._tenant_id), matcher.fresh_vectors
+                )
         self._checked = time.monotonic()
         engine = NluEngine(
             matcher,

@@ -19,8 +19,15 @@ class PackInfo:
 class KnowledgeBase:
     """Entries by id with precompiled answer templates (compiled once, rendered per reply)."""
 
-    def __init__(self, entries: Sequence[tuple[KnowledgeEntry, PackInfo]], revision: int = 0):
+    def __init__(
+        self,
+        entries: Sequence[tuple[KnowledgeEntry, PackInfo]],
+        revision: int = 0,
+        vectors: Mapping[str, tuple[str, bytes]] | None = None,
+    ):
         self.revision = revision
+        # Stored question vectors by entry id: (vectors_key, float32 bytes).
+        self.vectors: dict[str, tuple[str, bytes]] = dict(vectors or {})
         self.entries: dict[str, KnowledgeEntry] = {}
         self._templates: dict[tuple[str, Lang], Template] = {}
         self._variables: dict[tuple[str, Lang], dict[str, str]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kefu.db.base import Base, Json, UTCDateTime, utcnow
@@ -35,5 +35,11 @@ class KnowledgeEntryRow(Base):
     # The validated entry as the pack format describes it (kefu.knowledge.pack.KnowledgeEntry).
     data: Mapped[dict[str, Any]] = mapped_column(Json)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The entry's question vectors (float32 rows, questions in `KnowledgeEntry` order), so a
+    # start or a reload needn't encode every question again. Valid only while `vectors_key`
+    # equals `vectors_key(encoder, questions)`: any edit of the questions, or another encoder,
+    # makes them stale without every write path having to remember to clear them.
+    vectors: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=False)
+    vectors_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -166,5 +166,20 @@ def load_knowledge(session: Session, tenant: Tenant) -> KnowledgeBase:
         .where(KnowledgeEntryRow.tenant_id == tenant.id, KnowledgeEntryRow.enabled.is_(True))
         .order_by(KnowledgeEntryRow.id)
     )
-    entries = [(KnowledgeEntry.model_validate(r.data), packs[r.pack_id]) for r in rows]
-    return KnowledgeBase(entries, revision=tenant.knowledge_revision)
+    entries = []
+    vectors: dict[str, tuple[str, bytes]] = {}
+    for r in rows:
+        entries.append((KnowledgeEntry.model_validate(r.data), packs[r.pack_id]))
+        if r.vectors is not None and r.vectors_key:
+            vectors[r.entry_id] = (r.vectors_key, r.vectors)
+    return KnowledgeBase(entries, revision=tenant.knowledge_revision, vectors=vectors)
+
+
+def store_vectors(session: Session, tenant: Tenant, vectors: dict[str, tuple[str, bytes]]) -> None:
+    """Keep freshly computed question vectors with their entries (see KnowledgeEntryRow)."""
+    for entry_id, (key, blob) in vectors.items():
+        session.execute(
+            update(KnowledgeEntryRow)
+            .where(KnowledgeEntryRow.tenant_id == tenant.id, KnowledgeEntryRow.entry_id == entry_id)
+            .values(vectors=blob, vectors_key=key)
+        )

@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from kefu.knowledge.pack import KnowledgeEntry
+from kefu.knowledge.pack import LANGS, KnowledgeEntry
 from kefu.text.normalize import normalize_aligned
 from kefu.text.tokenize import Tokenizer
 from kefu.understanding.embeddings import Embedder
@@ -27,8 +28,13 @@ class FaqMatcher:
         entries: Sequence[KnowledgeEntry],
         embedder: Embedder | None = None,
         fusion: Fusion | None = None,
+        stored: Mapping[str, tuple[str, bytes]] | None = None,
     ) -> None:
+        """`stored`: question vectors kept with the entries, by entry id (key, float32 bytes);
+        those still valid are used, the others computed and left in `fresh_vectors`."""
         self.entries = {e.id: e for e in entries if e.enabled}
+        self.embedder = embedder
+        self.fresh_vectors: dict[str, tuple[str, bytes]] = {}
         # The packs' keywords seed the segmenter's dictionary, so domain terms stay whole.
         self.tokenizer = Tokenizer(
             kw for entry in self.entries.values() for kw in (*entry.keywords.zh, *entry.keywords.en)
@@ -37,7 +43,21 @@ class FaqMatcher:
             self.tokenizer, embedder, fusion or Fusion.default_for(embedder)
         )
         for entry in self.entries.values():
+            self._index_entry(entry, (stored or {}).get(entry.id))
+
+    def _index_entry(self, entry: KnowledgeEntry, stored: tuple[str, bytes] | None) -> None:
+        if self.embedder is None:
             self.index.upsert(entry)
+            return
+        questions = [q for lang in LANGS for q in entry.questions(lang)]
+        key = vectors_key(self.embedder.name, questions)
+        if stored is not None and stored[0] == key:
+            vectors = np.frombuffer(stored[1], dtype=np.float32).reshape(len(questions), -1)
+            self.index.upsert(entry, vectors)
+            return
+        vectors = self.embedder.embed(questions)
+        self.index.upsert(entry, vectors)
+        self.fresh_vectors[entry.id] = (key, np.ascontiguousarray(vectors, np.float32).tobytes())
 
     @property
     def fusion(self) -> Fusion:
@@ -46,9 +66,10 @@ class FaqMatcher:
     def upsert(self, entry: KnowledgeEntry) -> None:
         if entry.enabled:
             self.entries[entry.id] = entry
+            self._index_entry(entry, None)
         else:
             self.entries.pop(entry.id, None)
-        self.index.upsert(entry)
+            self.index.remove(entry.id)
 
     def remove(self, entry_id: str) -> None:
         self.entries.pop(entry_id, None)
@@ -73,3 +94,9 @@ class FaqMatcher:
 
     def outcome(self, candidates: Sequence[FaqCandidate]) -> Outcome:
         return self.index.fusion.outcome(candidates)
+
+
+def vectors_key(encoder: str, questions: Sequence[str]) -> str:
+    """Identifies stored vectors: the encoder and the exact questions, in order."""
+    digest = hashlib.sha256("\x1f".join([encoder, *questions]).encode("utf-8"))
+    return digest.hexdigest()
