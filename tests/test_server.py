@@ -47,3 +47,15 @@ def test_serve_on_a_new_postgres_database_just_works(tmp_path: Path, postgres_ur
         assert res.json()["replies"][0]["payload"]["faq"].startswith("lodging.")
     finally:
         server.stop()
+
+
+def test_first_start_trains_the_intent_model_and_later_starts_reuse_it(tmp_path: Path) -> None:
+    server = Server(tmp_path / "var", KEFU_TRAIN_ON_START="true")
+    server.start(timeout=180)
+    server.stop()
+    current = tmp_path / "var" / "models" / "intent" / "current"
+    assert current.is_file() and (tmp_path / "var" / "models" / "faq.json").is_file()
+    version = current.read_text()
+    server.start()  # a model exists: no training, quick start
+    server.stop()
+    assert current.read_text() == version
