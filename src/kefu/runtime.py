@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import redis
@@ -94,16 +95,38 @@ class Models:
     timezone: ZoneInfo
 
 
+@dataclass(frozen=True)
+class ModelsDir:
+    """What `kefu train` writes (`<models_dir>/intent/current`, `faq.json`), for reloads."""
+
+    folder: Path
+    embedder: Embedder | None
+
+    def stamp(self) -> str:
+        parts = []
+        for path in (self.folder / "intent" / "current", self.folder / "faq.json"):
+            try:
+                parts.append(f"{path.stat().st_mtime_ns}:{path.stat().st_size}")
+            except OSError:
+                parts.append("-")
+        return "|".join(parts)
+
+    def load(self) -> tuple[IntentModel | None, Fusion | None]:
+        intents = None
+        if (self.folder / "intent" / "current").is_file():
+            intents = IntentModel.load(self.folder / "intent")
+        fusion = None
+        if (self.folder / "faq.json").is_file():
+            fusion = load_fusion(self.folder / "faq.json", self.embedder)
+        return intents, fusion
+
+
 def load_models(settings: Settings) -> Models:
     """The sentence encoder and the models, loaded once per process. A models directory
     without an intent model is fine (no intents until `kefu train`); the bundled sentiment
     model needs the default encoder, so another encoder runs without sentiment."""
     embedder = make_embedder(settings.embedder)
-    folder = settings.effective_models_dir
-    intents = None
-    if (folder / "intent" / "current").is_file():
-        intents = IntentModel.load(folder / "intent")
-    fusion = load_fusion(folder / "faq.json", embedder) if (folder / "faq.json").is_file() else None
+    intents, fusion = ModelsDir(settings.effective_models_dir, embedder).load()
     sentiment: SentimentModel | None = SentimentModel.load()
     if sentiment is not None and sentiment.embedder != embedder.name:
         sentiment = None
@@ -159,6 +182,7 @@ class Runtime:
             entities=models.entities,
             timezone=models.timezone,
             writes=sessions,
+            models=ModelsDir(settings.effective_models_dir, models.embedder),
         )
         service = ConversationService(
             engine,

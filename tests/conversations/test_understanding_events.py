@@ -76,3 +76,31 @@ def matcher_of(runtime: Runtime) -> FaqMatcher:
     understander = runtime.conversations.bot.pipeline.understander
     assert isinstance(understander, NluEngine)
     return understander.faq
+
+
+def test_a_model_trained_while_serving_is_picked_up_without_a_restart(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepare_database(settings)
+    runtime = Runtime.build(settings)
+    try:
+        assert matcher_engine(runtime).intents is None
+        monkeypatch.setenv("KEFU_DATA_DIR", str(settings.data_dir))
+        monkeypatch.setenv("KEFU_DATABASE_URL", settings.effective_database_url)
+        assert CliRunner().invoke(app, ["train"]).exit_code == 0
+        runtime.conversations.bot.refresh()
+        first = matcher_engine(runtime).intents
+        assert first is not None
+        # A broken model written later is refused; the bot keeps the one it has.
+        current = settings.effective_models_dir / "intent" / "current"
+        current.write_text("no-such-version\n")
+        runtime.conversations.bot.refresh()
+        assert matcher_engine(runtime).intents is first
+    finally:
+        runtime.close()
+
+
+def matcher_engine(runtime: Runtime) -> NluEngine:
+    understander = runtime.conversations.bot.pipeline.understander
+    assert isinstance(understander, NluEngine)
+    return understander

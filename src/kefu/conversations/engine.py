@@ -11,11 +11,14 @@ import datetime as dt
 import logging
 import threading
 import time
+from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.dialogue.pipeline import Pipeline
+from kefu.errors import KefuError
 from kefu.knowledge.service import load_knowledge, store_vectors
 from kefu.tenants.models import Tenant
 from kefu.understanding.embeddings import Embedder
@@ -27,6 +30,12 @@ from kefu.understanding.retrieval import Fusion
 from kefu.understanding.sentiment import SentimentModel
 
 logger = logging.getLogger(__name__)
+
+
+class TrainedModels(Protocol):
+    def stamp(self) -> str: ...  # changes whenever `kefu train` writes something new
+
+    def load(self) -> tuple[IntentModel | None, Fusion | None]: ...
 
 
 class AnswerEngine:
@@ -44,7 +53,10 @@ class AnswerEngine:
         entities: EntityExtractor | None = None,
         timezone: dt.tzinfo = dt.UTC,
         writes: sessionmaker[Session] | None = None,
+        models: TrainedModels | None = None,
     ) -> None:
+        """`models`: where `kefu train` writes; a new intent model or FAQ fusion there is
+        picked up like a knowledge change, without a restart."""
         self._sessions = sessions
         self._writes = writes
         self._tenant_id = tenant_id
@@ -55,6 +67,8 @@ class AnswerEngine:
         self._sentiment = sentiment
         self._entities = entities
         self._timezone = timezone
+        self._models = models
+        self._models_stamp = models.stamp() if models else ""
         self._check_interval = check_interval
         self._rebuild = threading.Lock()
         self._checked = 0.0
@@ -69,10 +83,13 @@ class AnswerEngine:
         )
         if matcher.fresh_vectors and self._writes is not None:
             # Keep the vectors with the entries: the next start or reload needn't encode again.
-            with self._writes.begin() as session:
-                store_vectors(
-                    session, session.get_one(Tenant, self._tenant_id), matcher.fresh_vectors
-                )
+            # Only a saving: a database that refuses the write costs time, not answers.
+            try:
+                with self._writes.begin() as session:
+                    tenant_row = session.get_one(Tenant, self._tenant_id)
+                    store_vectors(session, tenant_row, matcher.fresh_vectors)
+            except SQLAlchemyError as exc:
+                logger.warning("could not store question vectors: %s", exc)
         self._checked = time.monotonic()
         engine = NluEngine(
             matcher,
@@ -102,8 +119,21 @@ class AnswerEngine:
                 revision = session.scalar(
                     select(Tenant.knowledge_revision).where(Tenant.id == self._tenant_id)
                 )
+            stamp = self._models.stamp() if self._models else ""
+            if stamp != self._models_stamp and self._models is not None:
+                try:
+                    self._intents, fusion = self._models.load()
+                    self._fusion = fusion or self._fusion
+                except KefuError as exc:  # a half-written or foreign model: keep the old one
+                    logger.warning("not loading the new models: %s", exc.message)
+                else:
+                    force = True
+                self._models_stamp = stamp
             if force or revision != self._pipeline.knowledge.revision:
-                self._pipeline = self._build()
+                try:
+                    self._pipeline = self._build()
+                except KefuError as exc:  # e.g. a model trained for another encoder
+                    logger.error("kept the previous bot: %s", exc.message)
             self._checked = time.monotonic()
         finally:
             self._rebuild.release()
