@@ -170,3 +170,27 @@ def test_eval_entities_on_the_fixture() -> None:
     assert result["f1"] >= 0.9 and "phone" in result["per_type"]
     res = runner.invoke(app, ["eval", "entities", "--test", str(fixture), "--now", "soon"])
     assert res.exit_code == 1 and "ISO 8601" in res.stderr
+
+
+def test_train_with_sentiment_data_replaces_the_bundled_model(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    from kefu.config import Settings
+    from kefu.runtime import load_models
+    from kefu.understanding.sentiment import SentimentModel
+
+    intents = jsonl(tmp_path / "intents.jsonl", [{"text": t, "label": lab} for t, lab in EXAMPLES])
+    reviews = jsonl(
+        tmp_path / "reviews.jsonl",
+        [{"text": t, "label": 1} for t in ("很好", "满意", "不错", "great")]
+        + [{"text": t, "label": 0} for t in ("很差", "垃圾", "失望", "awful")],
+    )
+    res = runner.invoke(app, ["train", "--data", str(intents), "--sentiment", str(reviews)])
+    assert res.exit_code == 0, res.output
+    assert (data_dir / "models" / "sentiment.npz").is_file() and "sentiment" in res.stdout
+    loaded = load_models(Settings()).sentiment
+    assert loaded is not None and not loaded.route_english  # trained, not the bundled one
+    assert SentimentModel.load().route_english
+    bad = jsonl(tmp_path / "bad.jsonl", [{"text": "x", "label": 5}])
+    res = runner.invoke(app, ["train", "--data", str(intents), "--sentiment", str(bad)])
+    assert res.exit_code == 1 and "bad.jsonl:1: label" in res.stderr

@@ -87,10 +87,19 @@ def train(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Models directory (default KEFU_MODELS_DIR).")
     ] = None,
+    sentiment: Annotated[
+        Path | None,
+        typer.Option(
+            "--sentiment",
+            help='Also train the sentiment model on this JSONL {"text","label"} (1 positive) '
+            "instead of the bundled one.",
+        ),
+    ] = None,
     embedder: EmbedderOpt = None,
 ) -> None:
     """Train the intent classifier (a new versioned model becomes current) and fit the FAQ
-    score fusion and answer/clarify thresholds on this deployment's knowledge base."""
+    score fusion and answer/clarify thresholds on this deployment's knowledge base; with
+    --sentiment, train the sentiment model too. A running server picks them up."""
     from kefu.evaluation.data import read_labelled
     from kefu.knowledge.intents import bundled_examples
     from kefu.understanding.intents import train_intents
@@ -103,6 +112,11 @@ def train(
         from kefu.errors import InvalidInput
 
         raise InvalidInput("no training examples found")
+    if sentiment is not None:  # a bad line should stop the run before anything is replaced
+        from kefu.evaluation.data import SentimentRow, read_jsonl
+
+        for _ in read_jsonl(sentiment, SentimentRow):
+            pass
     models = out_dir or settings.effective_models_dir
     encoder = _embedder(settings.embedder)
     with progress_bar() as update:
@@ -110,6 +124,12 @@ def train(
         folder = model.save(models / "intent")
         out_of_scope = [text for text, label in examples if label == oos_label]
         fusion, questions = _fit_faq(settings, encoder, out_of_scope, models, update)
+        if sentiment is not None:
+            from kefu.evaluation.sentiment import fit_sentiment
+
+            sentiment_model, seen = fit_sentiment(sentiment, encoder, update)
+            sentiment_model.save(models / "sentiment.npz")
+            out.print(f"trained sentiment model on {len(seen)} texts -> {models / 'sentiment.npz'}")
     out.print(
         f"trained intent model {model.version}: {len(examples)} examples, "
         f"{len(model.labels)} intents, {model.meta['train_s']} s -> {folder}"

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.config import Settings
-from kefu.conversations.engine import AnswerEngine
+from kefu.conversations.engine import AnswerEngine, Trained
 from kefu.conversations.locks import ConversationLocks, LocalLocks, RedisLocks
 from kefu.conversations.service import ConversationService
 from kefu.db import migrate
@@ -104,21 +104,31 @@ class ModelsDir:
 
     def stamp(self) -> str:
         parts = []
-        for path in (self.folder / "intent" / "current", self.folder / "faq.json"):
+        for path in (
+            self.folder / "intent" / "current",
+            self.folder / "faq.json",
+            self.folder / "sentiment.npz",
+        ):
             try:
                 parts.append(f"{path.stat().st_mtime_ns}:{path.stat().st_size}")
             except OSError:
                 parts.append("-")
         return "|".join(parts)
 
-    def load(self) -> tuple[IntentModel | None, Fusion | None]:
+    def load(self) -> Trained:
         intents = None
         if (self.folder / "intent" / "current").is_file():
             intents = IntentModel.load(self.folder / "intent")
         fusion = None
         if (self.folder / "faq.json").is_file():
             fusion = load_fusion(self.folder / "faq.json", self.embedder)
-        return intents, fusion
+        own = self.folder / "sentiment.npz"
+        sentiment: SentimentModel | None = SentimentModel.load(own if own.is_file() else None)
+        if sentiment is not None and (
+            self.embedder is None or sentiment.embedder != self.embedder.name
+        ):
+            sentiment = None  # made for another encoder: no sentiment rather than a wrong one
+        return Trained(intents, fusion, sentiment)
 
 
 def load_models(settings: Settings) -> Models:
@@ -126,15 +136,12 @@ def load_models(settings: Settings) -> Models:
     without an intent model is fine (no intents until `kefu train`); the bundled sentiment
     model needs the default encoder, so another encoder runs without sentiment."""
     embedder = make_embedder(settings.embedder)
-    intents, fusion = ModelsDir(settings.effective_models_dir, embedder).load()
-    sentiment: SentimentModel | None = SentimentModel.load()
-    if sentiment is not None and sentiment.embedder != embedder.name:
-        sentiment = None
+    trained = ModelsDir(settings.effective_models_dir, embedder).load()
     return Models(
         embedder,
-        intents,
-        fusion,
-        sentiment,
+        trained.intents,
+        trained.fusion,
+        trained.sentiment,
         EntityExtractor(*entity_declarations()),
         ZoneInfo(settings.timezone),
     )

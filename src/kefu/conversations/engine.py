@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select
@@ -32,10 +33,17 @@ from kefu.understanding.sentiment import SentimentModel
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Trained:
+    intents: IntentModel | None
+    fusion: Fusion | None
+    sentiment: SentimentModel | None
+
+
 class TrainedModels(Protocol):
     def stamp(self) -> str: ...  # changes whenever `kefu train` writes something new
 
-    def load(self) -> tuple[IntentModel | None, Fusion | None]: ...
+    def load(self) -> Trained: ...
 
 
 class AnswerEngine:
@@ -122,8 +130,10 @@ class AnswerEngine:
             stamp = self._models.stamp() if self._models else ""
             if stamp != self._models_stamp and self._models is not None:
                 try:
-                    self._intents, fusion = self._models.load()
-                    self._fusion = fusion or self._fusion
+                    trained = self._models.load()
+                    self._intents = trained.intents
+                    self._fusion = trained.fusion or self._fusion
+                    self._sentiment = trained.sentiment
                 except KefuError as exc:  # a half-written or foreign model: keep the old one
                     logger.warning("not loading the new models: %s", exc.message)
                 else:

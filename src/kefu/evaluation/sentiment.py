@@ -23,6 +23,26 @@ def _key(text: str) -> str:
     return "".join(text.split())
 
 
+def fit_sentiment(
+    train: Path, embedder: Embedder, progress: Progress | None = None
+) -> tuple[SentimentModel, set[str]]:
+    """A sentiment model trained on a JSONL file, and the (whitespace-free) texts it saw."""
+    report = progress or (lambda stage, done: None)
+    tokenizer = Tokenizer()
+    rows = list(read_jsonl(train, SentimentRow))
+    vectors = np.zeros((len(rows), embedder.dim), dtype=np.float32)
+    tokens = []
+    for i, row in enumerate(rows):
+        vectors[i] = embedder.embed([row.text])[0]
+        tokens.append(tokenizer.tokenize(normalize_aligned(row.text)))
+        if i % 200 == 0 or i == len(rows) - 1:
+            report("embedding", (i + 1) / len(rows))
+    model = train_sentiment(
+        [r.text for r in rows], [r.label for r in rows], tokens, vectors, embedder.name
+    )
+    return model, {_key(r.text) for r in rows}
+
+
 def evaluate_sentiment(
     test: Path,
     embedder: Embedder,
@@ -38,18 +58,7 @@ def evaluate_sentiment(
         model = SentimentModel.load()
         train_s = None
     else:
-        rows = list(read_jsonl(train, SentimentRow))
-        vectors = np.zeros((len(rows), embedder.dim), dtype=np.float32)
-        tokens = []
-        for i, row in enumerate(rows):
-            vectors[i] = embedder.embed([row.text])[0]
-            tokens.append(tokenizer.tokenize(normalize_aligned(row.text)))
-            if i % 200 == 0:
-                report("embedding", (i + 1) / len(rows))
-        model = train_sentiment(
-            [r.text for r in rows], [r.label for r in rows], tokens, vectors, embedder.name
-        )
-        seen = {_key(r.text) for r in rows}
+        model, seen = fit_sentiment(train, embedder, progress)
         train_s = round(time.perf_counter() - started, 2)
     if model.embedder != embedder.name:
         from kefu.errors import KefuError

@@ -143,7 +143,10 @@ class SentimentModel:
                 "ub_en": self.ub_en,
                 "vader_w": self.vader_weight,
             }
-        np.savez_compressed(path, **arrays)
+        # Written beside and renamed over: a server reloading never reads half a file.
+        partial = path.with_name(path.name + ".partial.npz")
+        np.savez_compressed(partial, **arrays)
+        partial.replace(path)
 
 
 def _nb_ratio(x: Any, y: npt.NDArray[np.int64], alpha: float = 1.0) -> Floats:
