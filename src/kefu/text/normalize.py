@@ -10,6 +10,7 @@ character remembers the original character it came from, so spans found on the n
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -88,7 +89,10 @@ def _to_simplified(chars: list[str], source: list[int]) -> tuple[str, list[int]]
     return "".join(out), mapped
 
 
+@functools.lru_cache(maxsize=256)
 def normalize_aligned(text: str) -> Normalized:
+    """Cached: one message is normalised by several steps of a parse (retrieval, intents,
+    sentiment, entities), and `Normalized` is immutable."""
     chars: list[str] = []
     source: list[int] = []
     for start, cluster in _graphemes(text):

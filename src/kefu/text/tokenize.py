@@ -32,6 +32,7 @@ def _is_word(piece: str) -> bool:
 class Tokenizer:
     def __init__(self, domain_words: Iterable[str] = ()) -> None:
         self._jieba = rjieba.Jieba()
+        self._last: tuple[Normalized, tuple[Token, ...]] | None = None
         self.domain_words = sorted({w for w in (normalize(x) for x in domain_words) if w})
         for word in self.domain_words:
             if " " not in word:  # a dictionary word can't contain a space
@@ -39,9 +40,14 @@ class Tokenizer:
 
     def tokenize(self, text: Normalized) -> tuple[Token, ...]:
         """Word tokens of normalised text (punctuation, spaces and symbols dropped)."""
+        last = self._last  # one parse asks twice for the same (cached, immutable) Normalized
+        if last is not None and last[0] is text:
+            return last[1]
         tokens = []
         for piece, start, end in self._jieba.tokenize(text.text):
             if _is_word(piece):
                 ostart, oend = text.to_original(start, end)
                 tokens.append(Token(piece, ostart, oend))
-        return tuple(tokens)
+        result = tuple(tokens)
+        self._last = (text, result)
+        return result

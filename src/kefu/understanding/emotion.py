@@ -138,7 +138,7 @@ class EmotionScorer:
             j += length
 
     def score(self, text: str) -> dict[str, float]:
-        raw = unicodedata.normalize("NFKC", text[:4000])  # emotion shows early; cap the work
+        raw = unicodedata.normalize("NFKC", text[:1000])  # emotion shows early; cap the work
         lower = raw.lower()
         scores = dict.fromkeys(self.negated_to, 0.0)
         self._scan_zh(lower, scores)
