@@ -37,7 +37,8 @@ def evaluate_intents(
     timings: list[float] = []
     for n, (text, label) in enumerate(test_rows, 1):
         t0 = time.perf_counter()
-        # A full single-message parse of the classifier: embed (uncached) + predict.
+        # One message as the engine would see it: encode (uncached) + classify. The whole
+        # parse (retrieval, entities, sentiment too) is timed by bench/parse_speed.py.
         vector = embedder.embed([text])[0]
         prediction = model.predict(text, vector)
         timings.append(time.perf_counter() - t0)
