@@ -41,6 +41,7 @@ under src/ imports it, and it runs only under the separate Rasa environment. It 
 TF_CPP_MIN_LOG_LEVEL=3, RASA_TELEMETRY_ENABLED=false, and unless already set
 TF_INTRA_OP_PARALLELISM_THREADS=2 and TF_INTER_OP_PARALLELISM_THREADS=1 (Rasa reads these two
 and configures TensorFlow's thread pools with them) for the training and the serving process.
+Training gets a fresh RASA_CACHE_DIRECTORY, so Rasa's component cache never skips training.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -171,9 +173,9 @@ def child_train(config: Path, nlu: Path, out: Path, result: Path) -> None:
 def macro_f1(gold: list[str], predicted: list[str | None]) -> float:
     scores = []
     for label in sorted(set(gold)):
-        tp = sum(1 for g, p in zip(gold, predicted) if g == label and p == label)
-        fp = sum(1 for g, p in zip(gold, predicted) if g != label and p == label)
-        fn = sum(1 for g, p in zip(gold, predicted) if g == label and p != label)
+        tp = sum(1 for g, p in zip(gold, predicted, strict=True) if g == label and p == label)
+        fp = sum(1 for g, p in zip(gold, predicted, strict=True) if g != label and p == label)
+        fn = sum(1 for g, p in zip(gold, predicted, strict=True) if g == label and p != label)
         scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
     return sum(scores) / len(scores) if scores else 0.0
 
@@ -232,16 +234,30 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="rasa-peer-"))
     work.mkdir(parents=True, exist_ok=True)
     config, nlu, out, result = (
-        work / "config.yml", work / "nlu.yml", work / "models", work / "train.json",
+        work / "config.yml",
+        work / "nlu.yml",
+        work / "models",
+        work / "train.json",
     )
     config.write_text(config_yaml(args.lang, args.epochs), encoding="utf-8")
     write_nlu_yaml(train_rows, nlu)
 
+    # Rasa caches trained components by fingerprint (./.rasa/cache by default): a second run on
+    # the same data would skip training. Each run gets a fresh, empty cache.
+    cache = Path(tempfile.mkdtemp(prefix="rasa-cache-", dir=work))
     print(f"training Rasa on {len(train_rows)} examples in {work} ...", file=sys.stderr, flush=True)
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child-train",
-         str(config), str(nlu), str(out), str(result)],
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child-train",
+            str(config),
+            str(nlu),
+            str(out),
+            str(result),
+        ],
+        env={**os.environ, "RASA_CACHE_DIRECTORY": str(cache)},
         check=False,
     )
     train_process_s = time.perf_counter() - started
@@ -265,7 +281,7 @@ def main() -> None:
     serve_rss_mb = proc_status_mb("VmRSS")
     serve_peak_rss_mb = proc_status_mb("VmHWM")
 
-    correct = sum(1 for g, p in zip(gold, predicted) if g == p)
+    correct = sum(1 for g, p in zip(gold, predicted, strict=True) if g == p)
     ms = [t * 1000 for t in timings]
     report: dict[str, Any] = {
         "task": "intent",
@@ -304,6 +320,8 @@ def main() -> None:
     line = json.dumps(report, ensure_ascii=False)
     if args.json:
         args.json.write_text(line + "\n", encoding="utf-8")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     print(line, flush=True)
 
 
