@@ -34,9 +34,7 @@ SKIP_LABELS = {"chat"}  # greetings and small talk are in scope for the common p
 console = Console()
 
 
-def run(
-    entries: list, embedder: str | None, positives_split: int, negatives: list[str], seed: int
-) -> dict[str, object]:
+def run(entries: list, embedder: str | None, negatives: list[str], seed: int) -> dict[str, object]:
     matcher = FaqMatcher(entries, make_embedder(embedder) if embedder else None)
     standard = {q for e in matcher.entries.values() for q in (e.question.zh, e.question.en)}
     dev = leave_one_out(matcher.index, standard)
@@ -121,7 +119,7 @@ def main() -> None:
         "p50 ms",
     )
     for name in args.embedder:
-        r = run(entries, None if name == "none" else name, 0, negatives, args.seed)
+        r = run(entries, None if name == "none" else name, negatives, args.seed)
         table.add_row(
             str(r["embedder"]),
             *(

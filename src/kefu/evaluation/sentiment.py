@@ -24,11 +24,14 @@ def _key(text: str) -> str:
 
 
 def fit_sentiment(
-    train: Path, embedder: Embedder, progress: Progress | None = None
+    train: Path,
+    embedder: Embedder,
+    progress: Progress | None = None,
+    tokenizer: Tokenizer | None = None,
 ) -> tuple[SentimentModel, set[str]]:
     """A sentiment model trained on a JSONL file, and the (whitespace-free) texts it saw."""
     report = progress or (lambda stage, done: None)
-    tokenizer = Tokenizer()
+    tokenizer = tokenizer or Tokenizer()  # each one holds its own ~57 MB dictionary
     rows = list(read_jsonl(train, SentimentRow))
     vectors = np.zeros((len(rows), embedder.dim), dtype=np.float32)
     tokens = []
@@ -58,7 +61,7 @@ def evaluate_sentiment(
         model = SentimentModel.load()
         train_s = None
     else:
-        model, seen = fit_sentiment(train, embedder, progress)
+        model, seen = fit_sentiment(train, embedder, progress, tokenizer)
         train_s = round(time.perf_counter() - started, 2)
     if model.embedder != embedder.name:
         from kefu.errors import KefuError

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -25,10 +25,34 @@ _CAPS_WORD = re.compile(r"\b[A-Z]{3,}\b")
 _CLAUSE_END = frozenset("，。！？；、,.!?;:：…~～\n")
 _WINDOW = 3  # characters (zh) or words (en) before a term where modifiers count
 _MAX_MULTIPLIER = 2.5
+Hit = tuple[str, float]  # emotion, weight
+Seq = TypeVar("Seq", str, list[str])
 
 
 def _tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
+
+
+def _hits(
+    seq: Seq, lookup: Callable[[Seq], Hit | None], longest: int
+) -> Iterator[tuple[int, int, Hit, Seq]]:
+    """Lexicon hits in a string (zh, by character) or a token list (en): longest first, left
+    to right, not overlapping; each with the window before it (up to _WINDOW units, not
+    across a clause end) where modifiers and negators count."""
+    i, n = 0, len(seq)
+    while i < n:
+        for length in range(min(longest, n - i), 0, -1):
+            hit = lookup(seq[i : i + length])
+            if hit:
+                break
+        else:
+            i += 1
+            continue
+        start = i
+        while start > 0 and seq[start - 1] not in _CLAUSE_END and i - start < _WINDOW:
+            start -= 1
+        yield i, length, hit, seq[start:i]
+        i += length
 
 
 class EmotionScorer:
@@ -81,20 +105,7 @@ class EmotionScorer:
             scores[target] += 0.5 * weight
 
     def _scan_zh(self, text: str, scores: dict[str, float]) -> None:
-        i, n = 0, len(text)
-        while i < n:
-            for length in range(min(self.zh_longest, n - i), 0, -1):
-                hit = self.zh_terms.get(text[i : i + length])
-                if hit:
-                    break
-            else:
-                i += 1
-                continue
-            emotion, weight = hit
-            start = i
-            while start > 0 and text[start - 1] not in _CLAUSE_END and i - start < _WINDOW:
-                start -= 1
-            window = text[start:i]
+        for _, _, (emotion, weight), window in _hits(text, self.zh_terms.get, self.zh_longest):
             multiplier = 1.0
             for modifier, factor in self.zh_modifiers.items():
                 if modifier in window:
@@ -103,25 +114,13 @@ class EmotionScorer:
                 window.endswith(x) or window[:-1].endswith(x) for x in self.zh_negators
             )
             self._add(scores, emotion, weight * min(multiplier, _MAX_MULTIPLIER), negated)
-            i += length
 
     def _scan_en(self, raw: str, lower: str, scores: dict[str, float]) -> None:
         tokens = _tokens(lower)
         raw_tokens = _TOKEN_ANY_CASE.findall(raw)
-        j, n = 0, len(tokens)
-        while j < n:
-            for length in range(min(self.en_longest, n - j), 0, -1):
-                hit = self.en_terms.get(tuple(tokens[j : j + length]))
-                if hit:
-                    break
-            else:
-                j += 1
-                continue
-            emotion, weight = hit
-            start = j
-            while start > 0 and tokens[start - 1] not in _CLAUSE_END and j - start < _WINDOW:
-                start -= 1
-            window = tokens[start:j]
+        lookup = self.en_terms.get
+        hits = _hits(tokens, lambda words: lookup(tuple(words)), self.en_longest)
+        for j, length, (emotion, weight), window in hits:
             multiplier = 1.0
             for modifier, factor in self.en_modifiers.items():
                 size = len(modifier)
@@ -135,7 +134,6 @@ class EmotionScorer:
             if sum(c.isalpha() for c in span) >= 3 and span.isupper():
                 weight *= self.boosts.get("en_caps_hit", 1.0)
             self._add(scores, emotion, weight * min(multiplier, _MAX_MULTIPLIER), negated)
-            j += length
 
     def score(self, text: str) -> dict[str, float]:
         raw = unicodedata.normalize("NFKC", text[:1000])  # emotion shows early; cap the work

@@ -39,9 +39,7 @@ class FaqMatcher:
         self.tokenizer = Tokenizer(
             kw for entry in self.entries.values() for kw in (*entry.keywords.zh, *entry.keywords.en)
         )
-        self.index = HybridFaqIndex(
-            self.tokenizer, embedder, fusion or Fusion.default_for(embedder)
-        )
+        self.index = HybridFaqIndex(self.tokenizer, embedder, fusion)
         for entry in self.entries.values():
             self._index_entry(entry, (stored or {}).get(entry.id))
 

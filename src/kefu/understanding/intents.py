@@ -237,28 +237,15 @@ def train_intents(
     x_all = hstack([csr_matrix(vectors * config.dense_weight), vocabulary.matrix(docs)]).tocsr()
     classifier = LogisticRegression(C=config.c, max_iter=config.max_iter, warm_start=True)
 
-    def fit(rows: npt.NDArray[np.int64]) -> tuple[TfidfVocabulary, Any]:
-        classifier.fit(x_all[rows], gold[rows])
-        return vocabulary, classifier
-
-    def unpack(vocabulary: TfidfVocabulary, classifier: Any, present: list[int]) -> IntentModel:
-        # Classes absent from a fold get a very negative bias, so they are never predicted.
-        coef = np.zeros((len(labels), embedder.dim + len(vocabulary.terms)), dtype=np.float32)
-        bias = np.full(len(labels), -1e4, dtype=np.float32)
-        coef[present] = classifier.coef_ if len(present) > 2 else _binary(classifier.coef_)
-        bias[present] = (
-            classifier.intercept_ if len(present) > 2 else _binary(classifier.intercept_)
-        )
-        return IntentModel(
-            labels=labels,
-            vocabulary=vocabulary,
-            dense=np.ascontiguousarray(coef[:, : embedder.dim].T),
-            sparse=np.ascontiguousarray(coef[:, embedder.dim :].T),
-            bias=bias,
-            embedder=embedder.name,
-            dense_weight=config.dense_weight,
-            oos_label=oos_label if oos_label in index else None,
-        )
+    def weights() -> tuple[Floats, Floats]:
+        coef = np.asarray(classifier.coef_, dtype=np.float32)
+        bias = np.asarray(classifier.intercept_, dtype=np.float32)
+        if len(labels) == 2:  # a two-class fit keeps one row (class 1 vs 0); softmax needs both
+            coef, bias = (
+                np.stack([-coef[0] / 2, coef[0] / 2]),
+                np.array([-bias[0] / 2, bias[0] / 2]),
+            )
+        return coef, bias
 
     temperature, threshold = 1.0, 0.0
     held = _holdout(gold, config.holdout, config.seed)
@@ -267,19 +254,31 @@ def train_intents(
     if held is not None:
         train_rows, held_rows = held
         report("calibrating", 0.0)
-        vocabulary, classifier = fit(train_rows)
-        probe = unpack(vocabulary, classifier, sorted(set(gold[train_rows].tolist())))
-        logits = np.stack([probe.logits(texts[i], vectors[i]) for i in held_rows])
+        classifier.fit(x_all[train_rows], gold[train_rows])
+        coef, bias = weights()
+        logits = np.asarray(x_all[held_rows] @ coef.T, dtype=np.float32) + bias
         temperature = _fit_temperature(logits, gold[held_rows])
-        probe.temperature = temperature
-        probs = np.stack([probe.probabilities(texts[i], vectors[i]) for i in held_rows])
+        z = logits / temperature
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        probs = (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
         oos = index.get(oos_label) if oos_label else None
         threshold = _fit_threshold(probs, gold[held_rows], oos)
         report("calibrating", 1.0)
     report("training", 0.0)
-    vocabulary, classifier = fit(np.arange(len(texts)))
-    model = unpack(vocabulary, classifier, list(range(len(labels))))
-    model.temperature, model.threshold = temperature, threshold
+    classifier.fit(x_all, gold)
+    coef, bias = weights()
+    model = IntentModel(
+        labels=labels,
+        vocabulary=vocabulary,
+        dense=np.ascontiguousarray(coef[:, : embedder.dim].T),
+        sparse=np.ascontiguousarray(coef[:, embedder.dim :].T),
+        bias=bias,
+        embedder=embedder.name,
+        dense_weight=config.dense_weight,
+        temperature=temperature,
+        threshold=threshold,
+        oos_label=oos_label if oos_label in index else None,
+    )
     counts = Counter(label for _, label in examples)
     model.meta = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -290,16 +289,6 @@ def train_intents(
     }
     report("training", 1.0)
     return model
-
-
-def _binary(values: Any) -> Any:
-    # A two-class LogisticRegression keeps one row (class 1 vs 0); softmax needs both.
-    arr = np.asarray(values, dtype=np.float32)
-    return (
-        np.stack([-arr[0] / 2, arr[0] / 2])
-        if arr.ndim == 2
-        else np.array([-arr[0] / 2, arr[0] / 2])
-    )
 
 
 def _holdout(
