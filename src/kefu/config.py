@@ -75,6 +75,36 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(
         None, description="Trained models (intents, sentiment); default <data_dir>/models."
     )
+    # -- privacy and security ------------------------------------------------------------
+    encryption_keys: SecretStr | None = Field(
+        None,
+        description="Data encryption keys as 'KEYID:BASE64KEY[,KEYID:BASE64KEY...]', the first "
+        "one encrypts; default: the key file.",
+    )
+    encryption_key_file: Path | None = Field(
+        None, description="Key file, one 'KEYID:BASE64KEY' per line; default <data_dir>/keys."
+    )
+    rate_limit_ip: str = Field(
+        "600/minute", description="Requests per client IP ('N/second|minute|hour')."
+    )
+    rate_limit_customer: str = Field(
+        "30/minute", description="Messages per conversation (customer)."
+    )
+    rate_limit_api_key: str = Field("6000/minute", description="Requests per API key.")
+    login_attempts: str = Field(
+        "5/15 minutes", description="Failed sign-ins per account and per IP before a pause."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxy addresses whose X-Forwarded-For names the client IP.",
+    )
+    slow_client_timeout_s: float = Field(
+        20.0, gt=0, le=600, description="Longest wait for a request body to arrive."
+    )
+    session_ttl_hours: int = Field(12, ge=1, le=24 * 30, description="Console sign-in lifetime.")
+    secure_cookies: bool = Field(
+        False, description="Mark console cookies Secure (set when served over HTTPS)."
+    )
 
     @property
     def effective_models_dir(self) -> Path:
@@ -150,6 +180,8 @@ class Settings(BaseSettings):
                 value = mask_url(self.effective_database_url)
             elif name == "redis_url" and value:
                 value = mask_url(value)
+            elif isinstance(value, SecretStr):
+                value = "********"
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value
