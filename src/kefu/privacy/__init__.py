@@ -1,0 +1,1 @@
+"""Privacy and security: PII detection and masking, encryption at rest, audit, retention."""
