@@ -100,10 +100,12 @@ def db_upgrade() -> None:
     """Apply pending migrations (creates the database if needed)."""
     from kefu.db import migrate
     from kefu.db.engine import make_engine
+    from kefu.privacy.crypto import ensure_keyring
 
     s = settings()
     engine = make_engine(s.effective_database_url)
     try:
+        ensure_keyring(engine, s)  # 0003 fills blind indexes for existing customers
         todo = migrate.pending(engine)
         migrate.upgrade(engine)
     finally:
@@ -124,6 +126,7 @@ def serve(
     import uvicorn
 
     from kefu.api.app import create_app
+    from kefu.api.limits import frame_limit
     from kefu.runtime import prepare_database
 
     overrides: dict[str, Any] = {}
@@ -149,7 +152,37 @@ def serve(
             )
     s.signing_key  # noqa: B018 - create the key file now, not on the first request
     out.print(f"kefu {__version__} on http://{s.host}:{s.port}  (API docs: /docs)")
-    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info", access_log=False)
+    uvicorn.run(
+        create_app(s),
+        host=s.host,
+        port=s.port,
+        log_level="info",
+        access_log=False,
+        # Abuse limits the server enforces below the app: idle keep-alive connections close
+        # after 5 s, a WebSocket frame may not exceed the HTTP body limit (larger ones close the
+        # socket with 1009), dead sockets are pinged out in 40 s, and (with the h11 parser)
+        # request heads stop at 16 KiB.
+        timeout_keep_alive=5,
+        ws_max_size=frame_limit(s.max_message_chars),
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        h11_max_incomplete_event_size=16 * 1024,
+        log_config=masked_log_config(),
+    )
+
+
+def masked_log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus kefu's loggers, with PII masked in every record printed."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"mask_pii": {"()": "kefu.privacy.redact.MaskingFilter"}}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("mask_pii")
+    config["loggers"]["kefu"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 @app.command()
@@ -215,6 +248,8 @@ def kb_import(
     """Validate packs and upsert their entries by id."""
     from kefu.knowledge.pack import PackError, load_packs
     from kefu.knowledge.service import import_pack
+    from kefu.privacy import audit
+    from kefu.privacy.audit import Actor
     from kefu.runtime import Runtime, prepare_database
 
     packs, problems = [], []
@@ -249,6 +284,15 @@ def kb_import(
                 for pack in packs:
                     results.append(import_pack(session, runtime.tenant, pack))
                     progress.advance(task)
+                audit.record(
+                    session,
+                    Actor.cli(),
+                    "knowledge.import",
+                    tenant_id=runtime.tenant.id,
+                    target_type="packs",
+                    target_id=",".join(names)[:128],
+                    detail={r.pack: {"created": r.created, "updated": r.updated} for r in results},
+                )
     finally:
         runtime.close()
     for r in results:
@@ -293,6 +337,33 @@ from kefu.cli_nlu import eval_app, train  # noqa: E402 - registered after `frien
 app.command("train")(friendly(train))
 app.add_typer(eval_app, name="eval")
 for _command in eval_app.registered_commands:
+    assert _command.callback is not None
+    _command.callback = friendly(_command.callback)
+
+from kefu.cli_admin import (  # noqa: E402 - registered after `friendly` exists
+    accounts_app,
+    audit_command,
+    customers_app,
+    retention_app,
+    tenants_app,
+)
+
+app.command("audit")(friendly(audit_command))
+for _name, _group in (
+    ("tenants", tenants_app),
+    ("accounts", accounts_app),
+    ("retention", retention_app),
+    ("customers", customers_app),
+):
+    app.add_typer(_group, name=_name)
+    for _command in _group.registered_commands:
+        assert _command.callback is not None
+        _command.callback = friendly(_command.callback)
+
+from kefu.cli_keys import keys_app  # noqa: E402 - registered after `friendly` exists
+
+app.add_typer(keys_app, name="keys")
+for _command in keys_app.registered_commands:
     assert _command.callback is not None
     _command.callback = friendly(_command.callback)
 

@@ -158,7 +158,7 @@ def _fit_faq(
     engine = make_engine(settings.effective_database_url)
     try:
         prepare_database(settings, engine)
-        with make_session_factory(engine)() as session:
+        with make_session_factory(engine, system=True)() as session:
             knowledge = load_knowledge(session, ensure_tenant(session, settings.tenant))
     finally:
         engine.dispose()

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
         20.0, gt=0, le=600, description="Longest wait for a request body to arrive."
     )
     session_ttl_hours: int = Field(12, ge=1, le=24 * 30, description="Console sign-in lifetime.")
+    retention_interval_minutes: int = Field(
+        60, ge=0, le=7 * 24 * 60, description="How often the server applies retention; 0: never."
+    )
     secure_cookies: bool = Field(
         False, description="Mark console cookies Secure (set when served over HTTPS)."
     )

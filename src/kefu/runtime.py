@@ -27,6 +27,9 @@ from kefu.db.engine import READ_ONLY, make_engine, make_session_factory
 from kefu.errors import NotReady
 from kefu.knowledge.entities import entity_declarations
 from kefu.knowledge.service import ImportResult, seed_defaults
+from kefu.privacy.crypto import ensure_keyring
+from kefu.privacy.pii import PiiDetector
+from kefu.privacy.rules import default_pii_paths, load_name_rules
 from kefu.tenants.models import Tenant
 from kefu.tenants.service import ensure_tenant
 from kefu.understanding.embeddings import Embedder, make_embedder
@@ -41,9 +44,10 @@ def prepare_database(settings: Settings, engine: Engine | None = None) -> list[I
     owned = engine is None
     engine = engine or make_engine(settings.effective_database_url)
     try:
+        ensure_keyring(engine, settings)  # 0003 fills blind indexes for existing customers
         with _preparing(engine):
             migrate.upgrade(engine)
-            with make_session_factory(engine).begin() as session:
+            with make_session_factory(engine, system=True).begin() as session:
                 tenant = ensure_tenant(session, settings.tenant)
                 return seed_defaults(session, tenant) if settings.load_default_knowledge else []
     finally:
@@ -83,6 +87,20 @@ def _preparing(engine: Engine) -> Iterator[None]:
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PREPARE_LOCK})
             conn.commit()
+
+
+def open_engine(settings: Settings) -> Engine:
+    """An engine for commands that read or change data (not the schema): keys installed, and
+    refused with a clear message when the schema is behind."""
+    engine = make_engine(settings.effective_database_url)
+    if migrate.pending(engine):
+        engine.dispose()
+        raise NotReady(
+            "the database schema is not up to date: run `kefu db upgrade` (or `kefu serve`)",
+            code="schema_outdated",
+        )
+    ensure_keyring(engine, settings)
+    return engine
 
 
 @dataclass(frozen=True)
@@ -155,6 +173,7 @@ class Runtime:
     tenant: Tenant
     conversations: ConversationService
     redis: redis.Redis | None
+    pii: PiiDetector
 
     @property
     def token_ttl(self) -> timedelta:
@@ -163,21 +182,24 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> Runtime:
         engine = engine or make_engine(settings.effective_database_url)
+        ensure_keyring(engine, settings)
         if migrate.pending(engine):
             raise NotReady(
                 "the database schema is not up to date: run `kefu db upgrade` (or `kefu serve`)",
                 code="schema_outdated",
             )
-        sessions = make_session_factory(engine)
-        with sessions.begin() as session:
+        system = make_session_factory(engine, system=True)
+        with system.begin() as session:
             tenant = ensure_tenant(session, settings.tenant)
+        sessions = make_session_factory(engine, tenant_id=tenant.id)
         client: redis.Redis | None = None
         locks: ConversationLocks = LocalLocks()
         if settings.redis_url:
             client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
             locks = RedisLocks(client)
-        reads = make_session_factory(engine, read_only=True)
+        reads = make_session_factory(engine, read_only=True, tenant_id=tenant.id)
         models = load_models(settings)
+        pii = PiiDetector(load_name_rules(default_pii_paths()))
         bot = AnswerEngine(
             reads,
             tenant.id,
@@ -200,8 +222,22 @@ class Runtime:
             locks,
             max_chars=settings.max_message_chars,
             default_language=settings.default_language,
+            pii=pii,
         )
-        return cls(settings, engine, sessions, tenant, service, client)
+        return cls(settings, engine, sessions, tenant, service, client, pii)
+
+    @property
+    def session_ttl(self) -> timedelta:
+        return timedelta(hours=self.settings.session_ttl_hours)
+
+    @property
+    def system_sessions(self) -> sessionmaker[Session]:
+        """Sessions for work that spans tenants (sign-in lookups, retention, maintenance)."""
+        return make_session_factory(self.engine, system=True)
+
+    def sessions_for(self, tenant_id: int, read_only: bool = False) -> sessionmaker[Session]:
+        """Sessions that can only read and write `tenant_id`'s rows (`kefu.db.tenancy`)."""
+        return make_session_factory(self.engine, read_only, tenant_id=tenant_id)
 
     def check_ready(self) -> dict[str, str]:
         """Probe the database (and Redis when configured); raise NotReady with the reason."""

@@ -59,6 +59,18 @@ class Server:
         self.stop()
         raise TimeoutError(f"server not ready in {timeout}s: {self.log.read_text()[-2000:]}")
 
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """Run `kefu ARGS` against this server's data (same environment)."""
+        return subprocess.run(
+            [sys.executable, "-m", "kefu", *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
     def rss_mb(self) -> float:
         """Resident memory of the server process, from /proc (Linux)."""
         assert self.proc is not None

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from kefu import __version__
-from kefu.api import errors
+from kefu.api import errors, jobs, protection
 from kefu.api.limits import BodyLimit, frame_limit
-from kefu.api.routes import conversations, health, ws
+from kefu.api.routes import accounts, auth, console, conversations, health, privacy, ws
 from kefu.config import Settings
 from kefu.runtime import Runtime
 from kefu.web import routes as web
@@ -23,11 +24,19 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.build(settings)
+        job = None
+        if settings.retention_interval_minutes:
+            job = asyncio.create_task(
+                jobs.retention_loop(app.state.runtime, settings.retention_interval_minutes * 60)
+            )
         try:
             yield
         finally:
+            if job is not None:
+                job.cancel()
             if owned:
                 app.state.runtime.close()
+            app.state.protection.close()
 
     app = FastAPI(
         title="kefu",
@@ -42,6 +51,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(conversations.router)
     app.include_router(ws.router)
+    app.include_router(auth.router)
+    app.include_router(accounts.router)
+    app.include_router(console.router)
+    app.include_router(privacy.router)
     app.include_router(web.router)
     app.add_middleware(BodyLimit, max_bytes=frame_limit(settings.max_message_chars))
+    protection.install(app, settings)  # after BodyLimit: its middleware must run first
     return app

@@ -19,6 +19,7 @@ from kefu.errors import (
     NotReady,
     Unauthorized,
 )
+from kefu.privacy.crypto import EncryptionError
 
 log = logging.getLogger("kefu.api")
 
@@ -29,14 +30,27 @@ class UnsupportedMediaType(KefuError):
     code = "unsupported_media_type"
 
 
+class TooManyRequests(KefuError):
+    """Over a rate limit (api/protection.py); `retry_after` seconds become Retry-After."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(f"{message}; retry in {retry_after} s")
+        self.retry_after = max(1, retry_after)
+
+
 STATUS: dict[type[KefuError], int] = {
     UnsupportedMediaType: 415,
+    TooManyRequests: 429,
     InvalidInput: 422,
     NotFound: 404,
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
     NotReady: 503,
+    # Keys missing or data that won't decrypt: the deployment's fault, not the caller's.
+    EncryptionError: 500,
 }
 HTTP_CODES = {
     400: "bad_request",
@@ -44,9 +58,11 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "rate_limited",
 }
 
 
@@ -74,7 +90,15 @@ def _describe(errors: list[Any]) -> tuple[str, str]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(KefuError)
-    async def _domain(_: Request, exc: KefuError) -> JSONResponse:
+    async def _domain(request: Request, exc: KefuError) -> JSONResponse:
+        if isinstance(exc, EncryptionError):
+            log.error("encryption error on %s %s: %s", request.method, request.url.path, exc)
+        if isinstance(exc, TooManyRequests):
+            return JSONResponse(
+                error_body(exc.code, exc.message, retry_after=exc.retry_after),
+                status_code=429,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         return JSONResponse(error_body(exc.code, exc.message), status_code=status_for(exc))
 
     @app.exception_handler(RequestValidationError)

@@ -15,13 +15,13 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kefu.db.base import Base, BigId, Json, UTCDateTime, utcnow
+from kefu.privacy.crypto import EncryptedText
 
 
 class ConversationStatus(enum.StrEnum):
@@ -52,12 +52,17 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
 
 class Customer(Base):
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("tenant_id", "external_id"),)
+    # Contact fields are encrypted (kefu.privacy.crypto); the external id is found and kept
+    # unique through its blind index instead.
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id_hash"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
-    external_id: Mapped[str | None] = mapped_column(String(128))
-    display_name: Mapped[str | None] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(
+        EncryptedText("customers.external_id", blind_index="external_id_hash")
+    )
+    external_id_hash: Mapped[str | None] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(EncryptedText("customers.display_name"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -91,7 +96,7 @@ class Message(Base):
     conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id"))
     seq: Mapped[int] = mapped_column(Integer)
     role: Mapped[Role] = mapped_column(_enum(Role, "message_role"))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText("messages.text"))
     payload: Mapped[dict[str, Any] | None] = mapped_column(Json)
     client_message_id: Mapped[str | None] = mapped_column(String(128))
     reply_to_id: Mapped[int | None] = mapped_column(

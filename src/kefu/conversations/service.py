@@ -32,6 +32,9 @@ from kefu.conversations.models import (
 from kefu.db.base import utcnow
 from kefu.dialogue.pipeline import ConversationState, TurnResult
 from kefu.errors import Conflict, InvalidInput, NotFound
+from kefu.privacy.crypto import blind_index, keyring_of
+from kefu.privacy.pii import PiiDetector
+from kefu.privacy.redact import redact_understanding
 from kefu.text.normalize import clean_display
 
 MAX_CLIENT_ID = 128
@@ -56,6 +59,7 @@ class ConversationService:
         locks: ConversationLocks,
         max_chars: int,
         default_language: str,
+        pii: PiiDetector | None = None,
     ) -> None:
         self.db = db
         self.sessions = sessions
@@ -65,6 +69,7 @@ class ConversationService:
         self.locks = locks
         self.max_chars = max_chars
         self.default_language = default_language
+        self.pii = pii or PiiDetector()
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -107,31 +112,27 @@ class ConversationService:
         customer_external_id: str | None = None,
         customer_name: str | None = None,
     ) -> Conversation:
+        # The external id is stored encrypted: customers are found by its blind index.
+        digest = (
+            blind_index(keyring_of(self.db), customer_external_id) if customer_external_id else None
+        )
+        by_digest = select(Customer).where(
+            Customer.tenant_id == self.tenant_id, Customer.external_id_hash == digest
+        )
         with self.sessions.begin() as session:
-            customer = None
-            if customer_external_id:
-                customer = session.scalar(
-                    select(Customer).where(
-                        Customer.tenant_id == self.tenant_id,
-                        Customer.external_id == customer_external_id,
-                    )
-                )
+            customer = session.scalar(by_digest) if digest else None
             if customer is None:
                 customer = Customer(
                     tenant_id=self.tenant_id,
                     external_id=customer_external_id,
+                    external_id_hash=digest,
                     display_name=customer_name,
                 )
                 try:
                     with session.begin_nested():  # a concurrent start may create it first
                         session.add(customer)
                 except IntegrityError:
-                    customer = session.scalars(
-                        select(Customer).where(
-                            Customer.tenant_id == self.tenant_id,
-                            Customer.external_id == customer_external_id,
-                        )
-                    ).one()
+                    customer = session.scalars(by_digest).one()
             conv = Conversation(
                 tenant_id=self.tenant_id,
                 customer_id=customer.id,
@@ -294,7 +295,8 @@ class ConversationService:
                 intent=result.parse.intent,
                 faq_entry_id=decision.entry_id,
                 score=decision.score,
-                understanding=result.parse.summary(),
+                # Turn events feed analytics and are not encrypted: PII masked here.
+                understanding=redact_understanding(result.parse.summary(), message.text, self.pii),
                 latency_ms=round(result.latency_ms, 3),
             )
             return Posted(message, replies, reserved.status, duplicate=False)

@@ -55,7 +55,23 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine, read_only: bool = False) -> sessionmaker[Session]:
-    """Sessions for writing, or (read_only) for reading without taking SQLite's write lock."""
+def make_session_factory(
+    engine: Engine,
+    read_only: bool = False,
+    *,
+    tenant_id: int | None = None,
+    system: bool = False,
+) -> sessionmaker[Session]:
+    """Sessions for writing, or (read_only) for reading without taking SQLite's write lock.
+
+    Say whose data they touch (`kefu.db.tenancy`): one tenant's (`tenant_id`), or all of them
+    for maintenance (`system=True`); sessions with neither refuse tenant-scoped queries."""
+    import kefu.db.tenancy  # noqa: F401  (installs the session events)
+
+    if tenant_id is not None and system:
+        raise ValueError("a session factory is either for one tenant or for the system")
+    info: dict[str, object] = {"tenant_id": tenant_id} if tenant_id is not None else {}
+    if system:
+        info["system"] = True
     options = {READ_ONLY: True} if read_only else None
-    return sessionmaker(engine, expire_on_commit=False, execution_options=options)
+    return sessionmaker(engine, expire_on_commit=False, execution_options=options, info=info)

@@ -16,4 +16,9 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     # Bumped on every knowledge change so running servers know to rebuild their index.
     knowledge_revision: Mapped[int] = mapped_column(Integer, default=0)
+    # Transcripts older than this many days are deleted or anonymised (None: kept).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    retention_mode: Mapped[str] = mapped_column(
+        String(16), default="anonymise", server_default="anonymise"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

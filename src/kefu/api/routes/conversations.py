@@ -13,6 +13,7 @@ from kefu.api.deps import (
     optional_json,
     require_json,
 )
+from kefu.api.protection import limit_customer_messages
 from kefu.api.schemas import (
     ConversationCreate,
     ConversationCreated,
@@ -75,9 +76,17 @@ def get_conversation(conv: AuthorizedConversation) -> ConversationOut:
 @router.post(
     "/{conversation_id}/messages",
     response_model=TurnOut,
-    responses={**ERRORS, 200: {"description": "A retry: the stored message and replies"}},
+    responses={
+        **ERRORS,
+        200: {"description": "A retry: the stored message and replies"},
+        429: {
+            "model": ErrorOut,
+            "description": "Too many messages in this conversation (rate_limit_customer); "
+            "the Retry-After header says how many seconds to wait",
+        },
+    },
     status_code=status.HTTP_201_CREATED,
-    dependencies=[Depends(require_json)],
+    dependencies=[Depends(require_json), Depends(limit_customer_messages)],
 )
 def post_message(
     conversation: AuthorizedConversationId, body: MessageCreate, runtime: RuntimeDep

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kefu.api.deps import authorize
 from kefu.api.limits import frame_limit
+from kefu.api.protection import protection_of, rate_limited_frame
 from kefu.api.routes.conversations import turn_out
 from kefu.api.schemas import MessageCreate
 from kefu.errors import KefuError
@@ -45,11 +46,16 @@ async def conversation_socket(websocket: WebSocket, conversation_id: str) -> Non
         return
     await websocket.accept()
     limit = frame_limit(runtime.settings.max_message_chars)
+    protection = protection_of(websocket)
     try:
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 return
+            # Every frame counts, malformed ones too: each costs the server work.
+            if (wait := await protection.ahit("customer", str(conv.id))) is not None:
+                await websocket.send_json(rate_limited_frame(wait))
+                continue
             raw = frame.get("text")
             if raw is None:
                 await websocket.send_json(_error("invalid_frame", "send JSON as text frames"))

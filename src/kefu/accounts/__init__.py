@@ -1,0 +1,1 @@
+"""Identity and access: console accounts, sessions, API keys, roles and permissions."""

@@ -1,0 +1,39 @@
+"""Scheduled work inside the server process (embedded mode): the retention purge.
+
+Runs on a worker thread so the event loop keeps serving. Every kefu process runs it; a run is
+idempotent and works in small transactions, so two processes overlapping cost only time.
+(Issue 9 moves scheduled jobs onto a Redis-backed queue for multi-worker deployments.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.concurrency import run_in_threadpool
+
+from kefu.privacy import retention
+from kefu.runtime import Runtime
+
+log = logging.getLogger("kefu.jobs")
+FIRST_RUN_DELAY_S = 60.0
+
+
+async def retention_loop(runtime: Runtime, interval_s: float) -> None:
+    await asyncio.sleep(min(FIRST_RUN_DELAY_S, interval_s))
+    while True:
+        try:
+            results = await run_in_threadpool(
+                retention.purge_all, runtime.system_sessions, pii=runtime.pii
+            )
+            for r in results:
+                if r.conversations:
+                    log.info(
+                        "retention: %s %d conversations of tenant %s",
+                        r.mode,
+                        r.conversations,
+                        r.tenant,
+                    )
+        except Exception:  # keep the schedule alive; the next run retries
+            log.exception("retention run failed")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,279 @@
+"""The authorisation matrix: every console/admin endpoint x every role (and an API key, and
+nobody) x own/other tenant, with the expected status. A route added without a row here fails
+`test_every_route_is_in_the_matrix`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from kefu.accounts import service as accounts
+from kefu.accounts.models import Account, ApiKey
+from kefu.accounts.permissions import ROLE_PERMISSIONS, AccountRole, Permission
+from kefu.api.app import create_app
+from kefu.config import Settings
+from kefu.conversations.models import Conversation, Customer, Message, Role
+from kefu.runtime import Runtime, prepare_database
+from kefu.tenants.models import Tenant
+
+PASSWORD = "correct horse battery"
+P = Permission
+
+
+@dataclass(frozen=True)
+class World:
+    app: FastAPI
+    runtime: Runtime
+    own: dict[str, Any]  # ids of rows in the caller's tenant
+    other: dict[str, Any]  # ids of rows in the other tenant
+    api_key: str  # an API key of the caller's tenant with every scope a key may have
+
+
+def _seed_tenant(runtime: Runtime, tid: int, tag: str) -> dict[str, Any]:
+    with runtime.system_sessions.begin() as session:
+        customer = Customer(tenant_id=tid, external_id=f"ext-{tag}", display_name="张三")
+        session.add(customer)
+        session.flush()
+        conv = Conversation(tenant_id=tid, customer_id=customer.id, language="zh")
+        session.add(conv)
+        session.flush()
+        session.add(
+            Message(
+                tenant_id=tid,
+                conversation_id=conv.id,
+                seq=1,
+                role=Role.CUSTOMER,
+                text="我的手机 13812345678",
+            )
+        )
+        ids: dict[str, Any] = {"conversation": str(conv.id), "customer": str(customer.id)}
+        for role in AccountRole:
+            account = accounts.create_account(session, tid, f"{role.value}-{tag}", PASSWORD, role)
+            ids[role.value] = account.id
+        key, _ = accounts.create_api_key(session, tid, f"victim-{tag}", ["analytics:read"])
+        ids["api_key"] = key.id
+    return ids
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data = tmp_path_factory.mktemp("authz")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=data / "var",
+        database_url=f"sqlite:///{data / 'kefu.db'}",
+        rate_limit_ip="100000/minute",
+        login_attempts="1000/minute",
+    )
+    prepare_database(settings)
+    runtime = Runtime.build(settings)
+    with runtime.system_sessions.begin() as session:
+        other = Tenant(slug="other", name="Other")
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    own = _seed_tenant(runtime, runtime.tenant.id, "own")
+    theirs = _seed_tenant(runtime, other_id, "other")
+    with runtime.system_sessions.begin() as session:
+        _, api_key = accounts.create_api_key(
+            session,
+            runtime.tenant.id,
+            "integration",
+            [p.value for p in Permission if p not in (P.ACCOUNTS_MANAGE, P.API_KEYS_MANAGE)],
+        )
+    yield World(create_app(settings, runtime), runtime, own, theirs, api_key)
+    runtime.close()
+
+
+# (method, path, permission, body, ok status, target) - `target` names the row the path
+# points at ("" for collection routes); for the other tenant, such a route must answer 404.
+Body = Callable[[dict[str, Any]], Any]
+ENDPOINTS: list[tuple[str, str, Permission | None, Body | None, int, str]] = [
+    ("GET", "/v1/auth/me", None, None, 200, ""),
+    ("GET", "/v1/accounts", P.ACCOUNTS_MANAGE, None, 200, ""),
+    (
+        "POST",
+        "/v1/accounts",
+        P.ACCOUNTS_MANAGE,
+        lambda ids: {
+            "username": f"new-{uuid.uuid4().hex[:8]}",
+            "password": PASSWORD,
+            "role": "agent",
+        },
+        201,
+        "",
+    ),
+    (
+        "PATCH",
+        "/v1/accounts/{analyst}",
+        P.ACCOUNTS_MANAGE,
+        lambda ids: {"display_name": "x"},
+        200,
+        "analyst",
+    ),
+    ("GET", "/v1/api-keys", P.API_KEYS_MANAGE, None, 200, ""),
+    (
+        "POST",
+        "/v1/api-keys",
+        P.API_KEYS_MANAGE,
+        lambda ids: {"name": "k", "scopes": ["analytics:read"]},
+        201,
+        "",
+    ),
+    ("DELETE", "/v1/api-keys/{api_key}", P.API_KEYS_MANAGE, None, 204, "api_key"),
+    ("GET", "/v1/console/conversations", P.CONVERSATIONS_READ, None, 200, ""),
+    (
+        "GET",
+        "/v1/console/conversations/{conversation}",
+        P.CONVERSATIONS_READ,
+        None,
+        200,
+        "conversation",
+    ),
+    (
+        "GET",
+        "/v1/console/conversations/{conversation}?reveal=true",
+        P.PII_READ,
+        None,
+        200,
+        "conversation",
+    ),
+    ("GET", "/v1/audit", P.AUDIT_READ, None, 200, ""),
+    ("GET", "/v1/admin/retention", P.SETTINGS_MANAGE, None, 200, ""),
+    ("PUT", "/v1/admin/retention", P.SETTINGS_MANAGE, lambda ids: {"days": None}, 200, ""),
+    ("POST", "/v1/admin/retention/run", P.SETTINGS_MANAGE, None, 200, ""),
+    ("GET", "/v1/admin/customers/{customer}/export", P.CUSTOMERS_EXPORT, None, 200, "customer"),
+    ("POST", "/v1/admin/customers/{customer}/erase", P.CUSTOMERS_ERASE, None, 200, "customer"),
+]
+# Routes outside the matrix, and why.
+NOT_IN_MATRIX = {
+    ("POST", "/v1/auth/login"): "public: signing in",
+    ("POST", "/v1/auth/logout"): "any session; tested in test_console_auth.py",
+}
+CALLERS = ["nobody", *[r.value for r in AccountRole], "api_key"]
+
+
+def _client(world: World, caller: str) -> tuple[TestClient, dict[str, str]]:
+    client = TestClient(world.app)
+    if caller == "nobody":
+        return client, {}
+    if caller == "api_key":
+        return client, {"Authorization": f"Bearer {world.api_key}"}
+    res = client.post("/v1/auth/login", json={"username": f"{caller}-own", "password": PASSWORD})
+    assert res.status_code == 200, res.text
+    return client, {"X-CSRF-Token": res.json()["csrf_token"]}
+
+
+def _permissions(caller: str) -> frozenset[Permission]:
+    if caller == "nobody":
+        return frozenset()
+    if caller == "api_key":
+        return frozenset(Permission) - {P.ACCOUNTS_MANAGE, P.API_KEYS_MANAGE}
+    return ROLE_PERMISSIONS[AccountRole(caller)]
+
+
+def _ids(endpoint: tuple[Any, ...]) -> str:
+    return f"{endpoint[0]} {endpoint[1]}"
+
+
+# Collection routes have no "other tenant" target: test_lists_stay_in_tenant covers them.
+CASES = [
+    pytest.param(endpoint, caller, tenant, id=f"{_ids(endpoint)}-{caller}-{tenant}")
+    for endpoint in ENDPOINTS
+    for caller in CALLERS
+    for tenant in ("own", "other")
+    if tenant == "own" or endpoint[5]
+]
+
+
+@pytest.mark.parametrize(("endpoint", "caller", "tenant"), CASES)
+def test_matrix(world: World, endpoint: tuple[Any, ...], caller: str, tenant: str) -> None:
+    method, template, permission, body, ok, target = endpoint
+    ids = world.own if tenant == "own" else world.other
+    if method in ("DELETE", "POST") and target:
+        # Destructive routes get a fresh target each time, so order doesn't matter.
+        ids = {**ids, **_fresh_target(world, target, ids)}
+    path = template.format(**ids)
+    client, headers = _client(world, caller)
+    with client:
+        res = client.request(method, path, headers=headers, json=body(ids) if body else None)
+    if caller == "nobody":
+        expected = 401
+    elif permission is not None and permission not in _permissions(caller):
+        expected = 403
+    elif tenant == "other":
+        expected = 404
+    else:
+        expected = ok
+    assert res.status_code == expected, f"{caller} {method} {path}: {res.text}"
+    if res.status_code >= 400:
+        assert set(res.json()["error"]) >= {"code", "message"}
+
+
+def _fresh_target(world: World, target: str, ids: dict[str, Any]) -> dict[str, Any]:
+    with world.runtime.system_sessions.begin() as session:
+        if target == "api_key":
+            tid = session.get(ApiKey, ids["api_key"]).tenant_id  # type: ignore[union-attr]
+            key, _ = accounts.create_api_key(session, tid, "victim", ["analytics:read"])
+            return {"api_key": key.id}
+        if target == "customer":
+            tid = session.get(Customer, uuid.UUID(ids["customer"])).tenant_id  # type: ignore[union-attr]
+            customer = Customer(tenant_id=tid, external_id=uuid.uuid4().hex, display_name="李四")
+            session.add(customer)
+            session.flush()
+            return {"customer": str(customer.id)}
+    return {}
+
+
+@pytest.mark.parametrize("caller", ["admin", "api_key"])
+def test_lists_stay_in_tenant(world: World, caller: str) -> None:
+    client, headers = _client(world, caller)
+    with client:
+        convs = client.get("/v1/console/conversations", headers=headers).json()
+        assert world.other["conversation"] not in {c["id"] for c in convs}
+        assert world.own["conversation"] in {c["id"] for c in convs}
+        audit = client.get("/v1/audit?limit=500", headers=headers).json()
+        with world.runtime.system_sessions() as session:
+            own_tid = session.scalar(
+                select(Account.tenant_id).where(Account.id == world.own["admin"])
+            )
+        assert {e["tenant_id"] for e in audit} <= {own_tid}
+        if caller == "admin":
+            names = {a["username"] for a in client.get("/v1/accounts", headers=headers).json()}
+            assert "admin-own" in names and not any(n.endswith("-other") for n in names)
+
+
+def test_every_route_is_in_the_matrix(world: World) -> None:
+    covered = {(m, p.split("?")[0]) for m, p, *_ in ENDPOINTS} | set(NOT_IN_MATRIX)
+    public_prefixes = ("/v1/conversations", "/healthz", "/readyz", "/docs", "/openapi", "/redoc")
+    missing = []
+    for route in world.app.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        if route.path.startswith(public_prefixes):
+            continue
+        for method in route.methods:
+            template = route.path
+            for name in ("account_id", "key_id", "conversation_id", "customer_id"):
+                template = template.replace(
+                    "{" + name + "}",
+                    "{"
+                    + {
+                        "account_id": "analyst",
+                        "key_id": "api_key",
+                        "conversation_id": "conversation",
+                        "customer_id": "customer",
+                    }[name]
+                    + "}",
+                )
+            if (method, template) not in covered:
+                missing.append(f"{method} {route.path}")
+    assert not missing, f"add these to the authorisation matrix: {missing}"

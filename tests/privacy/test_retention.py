@@ -1,0 +1,163 @@
+"""Retention (anonymise / delete after N days) and data-subject requests (export, erase),
+on SQLite and PostgreSQL. Aggregate analytics (turn events) survive anonymisation and erasure."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+
+from kefu.conversations.models import Conversation, Customer, Message, TurnEvent
+from kefu.db.base import utcnow
+from kefu.privacy import retention
+from kefu.privacy.audit import AuditEvent
+from kefu.runtime import Runtime
+from kefu.tenants.models import Tenant
+from tests.conftest import start
+
+PHONE = "13812345678"
+
+
+def _chat(client: TestClient, external_id: str, text_: str) -> str:
+    conv, auth = start(client, customer={"external_id": external_id, "name": "王小明"})
+    res = client.post(f"/v1/conversations/{conv}/messages", json={"text": text_}, headers=auth)
+    assert res.status_code == 201, res.text
+    return conv
+
+
+def _age(runtime: Runtime, days: int) -> None:
+    with runtime.system_sessions.begin() as session:
+        session.execute(
+            Conversation.__table__.update().values(  # type: ignore[attr-defined]
+                updated_at=utcnow() - timedelta(days=days)
+            )
+        )
+
+
+def _policy(runtime: Runtime, days: int | None, mode: str) -> None:
+    with runtime.system_sessions.begin() as session:
+        tenant = session.get(Tenant, runtime.tenant.id)
+        assert tenant is not None
+        retention.set_policy(session, tenant, days, mode)
+
+
+def _counts(runtime: Runtime) -> tuple[int, int, int]:
+    with runtime.system_sessions() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Conversation)) or 0,
+            session.scalar(select(func.count()).select_from(Message)) or 0,
+            session.scalar(select(func.count()).select_from(TurnEvent)) or 0,
+        )
+
+
+def test_anonymise_keeps_analytics_and_removes_identity(
+    client: TestClient, runtime: Runtime
+) -> None:
+    _chat(client, "u-1", f"押金怎么退？我的电话{PHONE}")
+    fresh = _chat(client, "u-2", "hello")
+    _age(runtime, 40)
+    with runtime.system_sessions.begin() as session:  # one conversation is recent
+        session.execute(
+            Conversation.__table__.update()  # type: ignore[attr-defined]
+            .where(Conversation.id == uuid.UUID(fresh))
+            .values(updated_at=utcnow())
+        )
+    before = _counts(runtime)
+    _policy(runtime, 30, "anonymise")
+    result = retention.purge_tenant(runtime.system_sessions, runtime.tenant.id)
+    assert result.conversations == 1 and result.customers == 1
+    assert _counts(runtime) == before  # nothing deleted: analytics intact
+    with runtime.system_sessions() as session:
+        texts = [m.text for m in session.scalars(select(Message).order_by(Message.id))]
+        assert not any(PHONE in t for t in texts)
+        assert any("138****5678" in t for t in texts)
+        old = session.scalars(select(Conversation).where(Conversation.customer_id.is_(None))).one()
+        assert old.status.value == "closed"
+        events = session.scalars(select(TurnEvent).where(TurnEvent.conversation_id == old.id))
+        for event in events:
+            assert event.understanding.get("redacted") and "text_masked" not in event.understanding
+            assert event.intent is not None or event.decision
+        assert session.scalar(select(func.count()).select_from(Customer)) == 1
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "retention.anonymise")
+            )
+            == 1
+        )
+    # A second run finds nothing left to do.
+    again = retention.purge_tenant(runtime.system_sessions, runtime.tenant.id)
+    assert again.conversations == 0
+
+
+def test_delete_mode_removes_old_conversations(client: TestClient, runtime: Runtime) -> None:
+    _chat(client, "u-1", f"我的电话{PHONE}")
+    _chat(client, "u-1", "second conversation")
+    _age(runtime, 10)
+    _policy(runtime, 7, "delete")
+    result = retention.purge_tenant(runtime.system_sessions, runtime.tenant.id, batch=1)
+    assert result.conversations == 2 and result.messages >= 4
+    assert _counts(runtime) == (0, 0, 0)
+
+
+def test_no_policy_keeps_everything(client: TestClient, runtime: Runtime) -> None:
+    _chat(client, "u-1", "hi")
+    _age(runtime, 4000)
+    result = retention.purge_tenant(runtime.system_sessions, runtime.tenant.id)
+    assert result.skipped and _counts(runtime)[0] == 1
+
+
+def test_bad_policy_is_refused(runtime: Runtime) -> None:
+    with pytest.raises(Exception, match="days"):
+        _policy(runtime, 0, "delete")
+    with pytest.raises(Exception, match="mode"):
+        _policy(runtime, 5, "shred")
+
+
+def test_export_and_erase_one_customer(client: TestClient, runtime: Runtime) -> None:
+    _chat(client, "rider-42", f"我的电话{PHONE}，押金怎么退？")
+    _chat(client, "someone-else", "你好")
+    tid = runtime.tenant.id
+    with runtime.sessions_for(tid)() as session:
+        cid = retention.find_customer(session, tid, "rider-42", runtime.settings)
+        data = retention.export_customer(session, tid, cid)
+    assert data["customer"]["external_id"] == "rider-42"
+    assert data["customer"]["display_name"] == "王小明"
+    texts = [m["text"] for c in data["conversations"] for m in c["messages"]]
+    assert any(PHONE in t for t in texts)
+    assert any("understood_as" in m for c in data["conversations"] for m in c["messages"])
+    before = _counts(runtime)
+    with runtime.sessions_for(tid).begin() as session:
+        counts = retention.erase_customer(session, tid, cid)
+    assert counts["conversations"] == 1
+    assert _counts(runtime) == before  # rows stay for analytics
+    with runtime.sessions_for(tid)() as session:
+        gone = retention.export_customer(session, tid, cid)
+        assert gone["customer"]["external_id"] is None
+        assert all(
+            m["text"] == retention.ERASED for c in gone["conversations"] for m in c["messages"]
+        )
+        with pytest.raises(Exception, match="no customer"):
+            retention.find_customer(session, tid, "rider-42", runtime.settings)
+    # The other customer is untouched.
+    with runtime.sessions_for(tid)() as session:
+        other = retention.find_customer(session, tid, "someone-else", runtime.settings)
+        kept = retention.export_customer(session, tid, other)
+        assert kept["conversations"][0]["messages"][0]["text"] == "你好"
+
+
+def test_audit_log_is_append_only(runtime: Runtime) -> None:
+    from kefu.privacy import audit
+    from kefu.privacy.audit import Actor
+
+    with runtime.system_sessions.begin() as session:
+        audit.record(session, Actor.cli(), "test.event", tenant_id=runtime.tenant.id)
+    for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"):
+        with pytest.raises(Exception, match="append-only"), runtime.engine.begin() as conn:
+            conn.execute(text(statement))
+    with runtime.system_sessions() as session:
+        assert session.scalars(select(AuditEvent.action)).all() == ["test.event"]
