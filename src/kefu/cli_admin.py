@@ -294,6 +294,9 @@ def audit_command(
     ] = None,
     target: Annotated[str | None, typer.Option(help="Target id.")] = None,
     tenant: TenantOpt = None,
+    deployment: Annotated[
+        bool, typer.Option("--deployment", help="Deployment-wide events (key changes) instead.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
@@ -304,7 +307,11 @@ def audit_command(
     with _database() as (settings, sessions):
         with sessions() as session:
             tid = _tenant_id(session, tenant, settings)
-        scoped = make_session_factory(sessions.kw["bind"], read_only=True, tenant_id=tid)
+        scoped = (
+            sessions
+            if deployment
+            else make_session_factory(sessions.kw["bind"], read_only=True, tenant_id=tid)
+        )
         with scoped() as session:
             events = [
                 audit.as_dict(e)
@@ -316,6 +323,7 @@ def audit_command(
                     action=action,
                     target_id=target,
                     limit=limit,
+                    deployment_wide=deployment,
                 )
             ]
     if as_json:

@@ -47,6 +47,24 @@ def _database(settings: Settings) -> Iterator[Engine]:
         engine.dispose()
 
 
+def _audit(engine: Engine, action: str, key_id: str, detail: dict[str, int] | None) -> None:
+    """Key events are deployment-wide: recorded without a tenant."""
+    from kefu.db.engine import make_session_factory
+    from kefu.privacy import audit
+    from kefu.privacy.audit import Actor
+
+    with make_session_factory(engine, system=True).begin() as session:
+        audit.record(
+            session,
+            Actor.cli(),
+            action,
+            tenant_id=None,
+            target_type="key",
+            target_id=key_id,
+            detail=detail,
+        )
+
+
 @keys_app.command("new")
 def keys_new() -> None:
     """Add a fresh key to the key file and make it primary; then run `kefu keys rotate`."""
@@ -62,6 +80,11 @@ def keys_new() -> None:
         )
     path = s.encryption_key_file or s.data_dir / KEY_FILE
     key_id = add_key(path)
+    try:
+        with _database(s) as engine:
+            _audit(engine, "keys.new", key_id, None)
+    except KefuError:
+        pass  # no database yet: nothing to record it in; the key file is what counts
     out.print(f"added key {key_id} to {path}; it is the primary key now.", highlight=False)
     out.print(
         f"Running servers that share this file switch to it within {RELOAD_INTERVAL_S:g} s. "
@@ -127,6 +150,7 @@ def keys_rotate(
                 bar.update(tasks[column], completed=done, total=total)
 
             results = rotate(engine, batch_size=batch, progress=update)
+        _audit(engine, "keys.rotate", primary, {r.column: r.rotated for r in results})
     for r in results:
         indexed = f", {r.indexed} blind indexes filled" if r.indexed else ""
         out.print(f"{r.column}: {r.rotated} values re-encrypted{indexed}", highlight=False)

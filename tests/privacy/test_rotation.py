@@ -3,6 +3,7 @@ servers that keep reading with the keyring they started with, and `kefu keys`.""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -206,6 +207,12 @@ def test_keys_commands(
             material = line.split(":", 1)[1]
             assert material not in listed.output + new.output + rotated.output
     assert _customer_texts(runtime, conv_id) == texts
+    trail = runner.invoke(app, ["audit", "--deployment", "--json"])
+    assert trail.exit_code == 0, trail.output
+    assert [json.loads(x)["action"] for x in trail.stdout.splitlines()] == [
+        "keys.rotate",
+        "keys.new",
+    ]
 
     monkeypatch.setenv("KEFU_ENCRYPTION_KEYS", key_file.splitlines()[-1])
     refused = runner.invoke(app, ["keys", "new"])

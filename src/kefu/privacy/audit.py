@@ -101,9 +101,13 @@ def query(
     target_id: str | None = None,
     limit: int = 100,
     before_id: int | None = None,
+    deployment_wide: bool = False,
 ) -> Sequence[AuditEvent]:
-    """Newest first. `action` matches a prefix ("auth." finds every sign-in event)."""
+    """Newest first. `action` matches a prefix ("auth." finds every sign-in event).
+    `deployment_wide` lists the events of no tenant (key changes); needs a system session."""
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if deployment_wide:
+        stmt = stmt.where(AuditEvent.tenant_id.is_(None))
     if since is not None:
         stmt = stmt.where(AuditEvent.at >= since)
     if until is not None:
