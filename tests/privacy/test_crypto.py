@@ -230,3 +230,20 @@ def test_engine_without_keyring_refuses_encrypted_columns() -> None:
     metadata.create_all(engine)
     with engine.begin() as conn, pytest.raises(StatementError, match="no encryption keys"):
         conn.execute(insert(notes), {"id": 1, "body": "hello"})
+
+
+def test_a_value_under_a_lost_key_is_a_logged_500_not_a_crash(
+    client: Any, runtime: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.conftest import start
+
+    conv, auth = start(client)
+    res = client.post(f"/v1/conversations/{conv}/messages", json={"text": "hi"}, headers=auth)
+    assert res.status_code == 201
+    with runtime.engine.begin() as conn:  # as if written under a key nobody has any more
+        conn.execute(text("UPDATE messages SET text = 'enc:v1:gone:AAAAAAAAAAAAAAAAAAAAAAAAAAAA'"))
+    res = client.get(f"/v1/conversations/{conv}/messages", headers=auth)
+    assert res.status_code == 500
+    assert res.json()["error"]["code"] == "encryption_error"
+    assert "gone" in res.json()["error"]["message"]
+    assert any("encryption error" in r.getMessage() for r in caplog.records)
