@@ -161,3 +161,32 @@ def test_audit_log_is_append_only(runtime: Runtime) -> None:
             conn.execute(text(statement))
     with runtime.system_sessions() as session:
         assert session.scalars(select(AuditEvent.action)).all() == ["test.event"]
+
+
+def test_the_server_applies_retention_on_a_schedule(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from kefu.api import jobs
+
+    _chat(client, "u-9", f"电话{PHONE}")
+    _age(runtime, 40)
+    _policy(runtime, 30, "anonymise")
+    monkeypatch.setattr(jobs, "FIRST_RUN_DELAY_S", 0.0)
+
+    async def run_briefly() -> None:
+        task = asyncio.create_task(jobs.retention_loop(runtime, interval_s=0.05))
+        await asyncio.sleep(1.0)
+        task.cancel()
+
+    asyncio.run(run_briefly())
+    with runtime.system_sessions() as session:
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Conversation)
+                .where(Conversation.customer_id.is_(None))
+            )
+            == 1
+        )
