@@ -11,7 +11,14 @@ a +86 prefix included). What is labelled, decided before any detector was tuned 
 - id_card, bank_card: only values that validate (GB 11643 checksum, Luhn with a real issuer).
 - address: a place fine enough to find someone: a street with its house number, a building,
   unit or room, or a street or compound qualified by its district. A bare city, district,
-  street, station or room number is not one.
+  street, station or room number is not one. An English address runs from its unit or house
+  number ("Apt 5, 12 Oak Road", "No. 88 Jianguo Road") through the street type and a unit
+  after it, then takes the comma-separated district and town that follow (", Chaoyang
+  District, Beijing"); the sentence after the town is not part of it ("12 oak road, london
+  has no hot water" labels "12 oak road, london"), and neither is a town without a comma
+  (kefu.privacy.address includes one only before a state or postcode: "Springfield IL
+  62704"; this generator writes every town after a comma). Lower-cased addresses (12% of
+  English ones) are labelled the same way.
 - name: a declared name wherever it appears, or the name a customer gives after saying who
   they are. A surname alone ("我姓王") is not labelled.
 - Anything right after an order, ride, booking or tracking cue is that id, whatever it looks

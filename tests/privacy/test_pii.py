@@ -192,6 +192,38 @@ def test_street_addresses_are_found_whole(text: str, address: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        # Lower case: a comma part is a town up to a function word, punctuation or the end.
+        (
+            "I live at 165 elm crescent, san francisco and there are no bikes",
+            "165 elm crescent, san francisco",
+        ),
+        (
+            "the flat is 125 baker close, suite 208, seattle has no hot water",
+            "125 baker close, suite 208, seattle",
+        ),
+        ("12 oak road, london, door code not working", "12 oak road, london"),
+        ("the flat is 12 oak lane, nobody answers", "12 oak lane"),
+        # A town without a comma is left out (the mask keeps it anyway)...
+        ("12 oak road springfield has no bikes", "12 oak road"),
+        # ... unless a state or postcode follows it.
+        ("send it to 12 oak road springfield il 62704 please", "12 oak road springfield il 62704"),
+        ("12 Oak Road, Springfield, IL 62704.", "12 Oak Road, Springfield, IL 62704"),
+        ("10 Downing Street, London SW1A 2AA", "10 Downing Street, London SW1A 2AA"),
+        # A street type that is an everyday word counts after an address cue.
+        ("please deliver to 235 station way", "235 station way"),
+        ("address: 9 mill close", "9 mill close"),
+        ("The apartment at 12 oak lane has no hot water", "12 oak lane"),
+        # In a message with capitals, a lower-case part after the street is not a town.
+        ("I live at 12 Oak Road, nobody answers the door", "12 Oak Road"),
+    ],
+)
+def test_english_address_spans_follow_the_documented_convention(text: str, address: str) -> None:
+    assert found(text) == [("address", address)]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "我在北京，能用吗",
@@ -204,6 +236,9 @@ def test_street_addresses_are_found_whole(text: str, address: str) -> None:
         "I'm waiting on 5th Avenue",
         "We have 3 people, is the place big enough?",
         "a 5 star place",
+        "the hotel is 5 minute drive from the station",
+        "it is a 2 bedroom place",
+        "235 station way",  # no cue, no capital, nothing after it: a number and two words
     ],
 )
 def test_place_names_without_a_house_number_are_not_addresses(text: str) -> None:
@@ -234,10 +269,39 @@ def test_names_are_only_found_where_rules_declare_them() -> None:
         "My name is on the booking",
         "I'm Chinese, can I use my ID?",
         "Lindawang is not a name",
+        # A question after "this is" / "我是" asks what something is; it introduces nobody.
+        "This is Acme, right?",
+        "this is Acme?",
+        "Hi, this is Acme right?",
+        "我是王伟吗？",
+        "我是王伟，对吧",
+        # An organisation word after the name: a company, not a person.
+        "This is Acme support, how can I help?",
+        "this is Acme Customer Service",
+        "我是美团客服",
     ],
 )
 def test_name_cues_followed_by_ordinary_words_are_not_names(text: str) -> None:
     assert found(text) == []
+
+
+def test_a_self_introduction_still_names_the_speaker() -> None:
+    assert found("Hi, this is Anna, I booked room 1203") == [("name", "Anna")]
+    assert found("I'm Grace from support") == [("name", "Grace")]
+    assert found("我是王伟，昨天订的房") == [("name", "王伟")]
+    # The question rule is for copula cues only: "my name is" always introduces a name.
+    assert found("My name is John Smith, right?") == [("name", "John Smith")]
+
+
+def test_declared_not_names_are_never_taken_after_a_cue() -> None:
+    rules = NameRules(RULES.names, RULES.cues, frozenset({"Acme", "小蓝"}))
+    detector = PiiDetector(rules)
+    assert found("This is Acme. Your ride has ended", DETECTOR) == [("name", "Acme")]
+    assert found("This is Acme. Your ride has ended", detector) == []
+    assert found("this is ACME Bikes", detector) == []
+    assert found("我是小蓝单车的", detector) == []
+    assert found("Hi, this is Anna", detector) == [("name", "Anna")]
+    assert found("请转告张伟", detector) == [("name", "张伟")]  # declared names are unaffected
 
 
 # --- spans and masking ----------------------------------------------------------------------
@@ -269,6 +333,8 @@ def test_spans_map_back_through_zero_width_and_full_width_characters() -> None:
         ("address", "北京市朝阳区建国路88号SOHO现代城5号楼1203室", "北京市朝阳区***"),
         ("address", "阳光花园3栋2单元502", "***"),
         ("address", "1600 Amphitheatre Parkway, Mountain View", "***, Mountain View"),
+        ("address", "12 Oak Road, Springfield, IL 62704", "***, Springfield, IL"),
+        ("address", "10 Downing Street, London SW1A 2AA", "***, London"),
         ("name", "张三", "张*"),
         ("name", "张三丰", "张**"),
         ("name", "John Smith", "J*** S****"),
@@ -337,13 +403,20 @@ def test_name_rules_load_and_merge(tmp_path: Path) -> None:
     second.write_text(
         "pack: lodging\npii:\n  names: [Linda Wang]\n  cues: {zh: [我叫, 入住人]}\n", "utf-8"
     )
+    third = tmp_path / "c.yaml"
+    third.write_text("pii:\n  not_names: [Acme, 小蓝单车]\n", "utf-8")
     rules = load_name_rules([first, second])
     assert rules == NameRules(frozenset({"张伟", "Linda Wang"}), ("我叫", "my name is", "入住人"))
+    assert rules.not_names == frozenset()
+    merged = load_name_rules([first, second, third])
+    assert merged.not_names == frozenset({"Acme", "小蓝单车"})
+    assert merged.names == rules.names and merged.cues == rules.cues
 
 
 def test_the_bundled_rules_have_cues_and_no_names() -> None:
     rules = load_name_rules(default_pii_paths())
     assert rules.names == frozenset()
+    assert rules.not_names == frozenset()
     assert "我叫" in rules.cues and "my name is" in rules.cues
 
 
@@ -355,6 +428,7 @@ def test_the_bundled_rules_have_cues_and_no_names() -> None:
         ("pii:\n  names: 张伟\n", r"bad\.yaml:2: pii\.names: Input should be a valid list"),
         ("pii:\n  cues: {fr: [je suis]}\n", r"bad\.yaml:2: pii\.cues\.fr: Extra inputs"),
         ("pii:\n  names: ['  ']\n", r"bad\.yaml:2: pii\.names: items must not be blank"),
+        ("pii:\n  not_names: ['']\n", r"bad\.yaml:2: pii\.not_names: items must not be blank"),
     ],
 )
 def test_malformed_rule_files_name_the_file_and_line(

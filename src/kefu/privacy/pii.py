@@ -10,9 +10,11 @@ birth date, Luhn with a known issuer. Near-misses are excluded on purpose: a num
 an order, ride or booking cue is that id; numbers inside longer runs, amounts, timestamps and
 400/800 company hotlines are not personal; an 18-digit number shaped like an ID number but with
 a wrong checksum is a typo, not a bank card. An address needs something finer than a street or
-a district (a house number, building, unit or room, or a street qualified by its district).
-Names are only found where a knowledge pack declares them (`NameRules`): without that, a name
-can't be told from an ordinary word.
+a district (a house number, building, unit or room, or a street qualified by its district);
+the address rules and their span convention are in `kefu.privacy.address`. Names are only found
+where a knowledge pack declares them (`NameRules`): without that, a name can't be told from an
+ordinary word. After a copula cue ("this is", "我是") a question or an organisation word means
+no name ("This is Acme, right?", "我是美团客服"), and a pack's `not_names` are never names.
 
 Masked forms keep what an agent needs to recognise a value (138****5678, 北京市朝阳区***) and
 contain "*", which no finder accepts next to a candidate, so masking twice changes nothing.
@@ -36,8 +38,17 @@ from typing import Any
 
 import phonenumbers
 
+from kefu.privacy.address import (
+    STOP,
+    WORD,
+    Found,
+    capitalised,
+    find_en_addresses,
+    find_zh_addresses,
+    mask_address_at,
+)
 from kefu.text.normalize import Normalized, normalize, normalize_aligned, strip_invisible
-from kefu.understanding.entities.candidates import ALNUM, clear_before
+from kefu.understanding.entities.candidates import clear_before
 from kefu.understanding.entities.contact import find_emails, find_plates, id_card_valid, phone_e164
 
 __all__ = ["PII_TYPES", "NameRules", "PiiDetector", "PiiSpan", "find_pii", "mask", "mask_value"]
@@ -49,10 +60,6 @@ PII_TYPES: tuple[str, ...] = ("phone", "id_card", "bank_card", "email", "plate",
 # not be reported as anything (an ID-shaped number with a wrong checksum).
 _RANK = dict(_blocked=0, id_card=1, bank_card=2, email=3, phone=4, plate=5, address=6, name=7)
 _MAX_PHONENUMBERS = 32  # +country numbers validated per message; the rest of a paste is skipped
-# A candidate may not touch a letter, a digit or a mask: next to "138****5678" a "1234" is a
-# fragment of something already masked, and masking twice must change nothing.
-_WORD = ALNUM + "*"
-_NUMERIC = "0123456789.*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +76,10 @@ class NameRules:
 
     names: frozenset[str] = frozenset()  # known names, e.g. staff or customer names
     cues: tuple[str, ...] = ()  # e.g. "我叫", "我是", "联系人", "my name is", "this is"
+    # Words never taken as a name after a cue, e.g. the operator's own brand ("this is Acme").
+    not_names: frozenset[str] = frozenset()
 
 
-Found = tuple[int, int, str]  # (start, end, type) on the normalised text
 Finder = Callable[[Normalized], Iterator[Found]]
 
 # --- numbers -------------------------------------------------------------------------------
@@ -143,7 +151,7 @@ def _numbers_view(text: str) -> str:
 
 def _clear(text: str, start: int, end: int) -> bool:
     """Not part of a longer token, not an order id, not an amount."""
-    return clear_before(text, start, _WORD + "+") and not _is_id_or_amount(text, start, end)
+    return clear_before(text, start, WORD + "+") and not _is_id_or_amount(text, start, end)
 
 
 def _find_phones(nz: Normalized) -> Iterator[Found]:
@@ -162,7 +170,7 @@ def _find_phones(nz: Normalized) -> Iterator[Found]:
     tries = 0
     for match in _INTL.finditer(text):
         start, end = match.span()
-        if not clear_before(text, start, _WORD + "+") or len(_digits(match.group())) > 15:
+        if not clear_before(text, start, WORD + "+") or len(_digits(match.group())) > 15:
             continue
         tries += 1
         if tries > _MAX_PHONENUMBERS:
@@ -182,7 +190,7 @@ def _find_id_cards(nz: Normalized) -> Iterator[Found]:
     text = _numbers_view(nz.text)
     for match in _ID_SHAPE.finditer(text):
         start, end = match.span()
-        if not clear_before(text, start, _WORD):
+        if not clear_before(text, start, WORD):
             continue
         number = match.group().replace(" ", "").replace("-", "")
         valid = id_card_valid(number) and not _is_id_or_amount(text, start, end)
@@ -242,219 +250,6 @@ def _find_plates(nz: Normalized) -> Iterator[Found]:
             yield candidate.start, candidate.end, "plate"
 
 
-# --- Chinese addresses -----------------------------------------------------------------------
-# The text is cut into components (province, district, street, number, compound, building,
-# unit, room...) by one scan; runs of adjacent components that hold something finer than a
-# street or district are addresses. Component names are Han characters that are neither
-# function words (which mark where an address starts: 我住在, 地址是, 送到) nor component
-# suffixes, so "我住在北京市朝阳区建国路88号" starts at 北 and splits at 市, 区, 路 and 号.
-
-# Never inside a place name: the words that lead into one (我住在, 地址是, 送到, 帮我查).
-_STOP = (
-    "在是址住我你他她的了吗呢吧啊呀哦嗯么请帮问查找看送寄到往去从给把被让叫说想要就也还很又再这那"
-    "哪个些有没不过着每条辆们"
-)
-# Inside a name but never its first character: "我家北京市..." but 陆家嘴, 成都, 会展中心.
-_NOT_FIRST = "家都来会能于与及或为至近靠"
-_SUFFIX_CHARS = "省市区县路街巷弄号栋幢座室层"
-
-
-def _han_except(excluded: str) -> str:
-    """A character class body: CJK unified ideographs minus `excluded`."""
-    ranges, low = [], 0x4E00
-    for code in sorted({ord(ch) for ch in excluded}):
-        if code > low:
-            ranges.append(f"{chr(low)}-{chr(code - 1)}" if code - 1 > low else chr(low))
-        low = code + 1
-    ranges.append(f"{chr(low)}-\u9fff")
-    return "".join(ranges)
-
-
-_N = _han_except(_STOP + _SUFFIX_CHARS)
-_F = _han_except(_STOP + _SUFFIX_CHARS + _NOT_FIRST)  # a name's first character
-_COMPOUND_SUFFIX = (
-    "小区|花园|大厦|广场|公寓|中心|家园|新村|新城|国际|公馆|大楼|写字楼|商场|酒店|宾馆|社区|华庭|名苑|花苑"
-    "|天地|世纪|苑|园|城|府|村|庄|湾|里"
-)
-_NOT_ROOM_AFTER = r"(?![0-9a-z*年月日号元块个分秒点:：%-]|\.\d)"
-_ZH_COMPONENT = re.compile(
-    rf"(?P<building>(?:\d{{1,3}}|[a-z])(?:号楼|栋|幢|座|号院))"
-    r"|(?P<unit>\d{1,2}单元)"
-    r"|(?P<floor>\d{1,3}[层楼](?![0-9*]))"
-    r"|(?P<number>\d{1,5}(?:-\d{1,4})?号(?![线机口车位码床柜窗楼]|门(?!口))院?)"
-    rf"|(?P<room>[a-z]?\d{{2,5}}(?:室|房间|号房|房)|(?P<digits>[a-z]?\d{{2,5}}){_NOT_ROOM_AFTER})"
-    rf"|(?P<coarse>[{_F}][{_N}]{{1,4}}(?:省|市|自治州|自治区|特别行政区|地区|盟)"
-    rf"|[{_F}][{_N}]{{0,3}}(?<![小社园])(?:新区|区|县|旗))"
-    rf"|(?P<mid>(?:[{_F}][{_N}]{{0,3}})?(?:科技园|软件园|工业园|产业园|开发区|高新区|园区)"
-    rf"|[{_F}][{_N}]{{0,3}}(?:街道|镇|乡))"
-    rf"|(?P<street>[{_F}][{_N}]{{0,5}}(?:大道|大街|路|街|巷|胡同|弄)(?:[东西南北中]?段)?)"
-    rf"|(?P<compound>[{_F}a-z][{_N}a-z]{{0,9}}?(?:{_COMPOUND_SUFFIX})(?!{_COMPOUND_SUFFIX}))"
-)
-_FINE_AFTER = {"number": {"street", "compound"}, "digits": {"building", "unit", "floor"}}
-
-
-def _zh_runs(text: str, start: int, end: int) -> Iterator[list[tuple[str, int, int]]]:
-    """Runs of adjacent components (one space between two still joins them)."""
-    run: list[tuple[str, int, int]] = []
-    for match in _ZH_COMPONENT.finditer(text, start, end):
-        if text[match.start()].isdigit() and not clear_before(text, match.start(), _NUMERIC):
-            continue  # the tail of a longer number ("1381381203室")
-        kind = match.lastgroup or ""
-        kind = "digits" if match["digits"] else kind
-        if run and (match.start() - run[-1][2] > 1 or text[run[-1][2] : match.start()] not in " "):
-            yield run
-            run = []
-        run.append((kind, match.start(), match.end()))
-    if run:
-        yield run
-
-
-def _zh_address(run: list[tuple[str, int, int]]) -> list[tuple[str, int, int]] | None:
-    """The part of a run that is an address, or None."""
-    first, last = 0, len(run)
-    while first < last and run[first][0] in ("digits", "number", "floor"):
-        first += 1  # "24号" or "3楼" before a place belongs to something else
-    while last - first > 1 and run[last - 1][0] in _FINE_AFTER:
-        if run[last - 2][0] in _FINE_AFTER[run[last - 1][0]]:
-            break
-        last -= 1  # "阳光花园2024": a number only counts after a street, building or unit
-    run = run[first:last]
-    has = {kind for kind, _, _ in run}
-    fine = {"number", "building", "unit", "room", "digits", "floor"} & has
-    placed = {"street", "compound", "coarse", "mid"} & has
-    if ("street" in has and "number" in has) or (fine and placed):
-        return run
-    if {"coarse", "mid"} & has and {"street", "compound"} & has:
-        return run
-    if "building" in has and {"unit", "room", "digits", "floor"} & has:
-        return run
-    return None
-
-
-# Every address has a numbered part or an administrative unit, and no component holds a function
-# word or punctuation: only the stretches between those that have one are cut into components.
-_ZH_HINT = re.compile(
-    r"\d(?:-\d+)?[号栋幢座单室房层楼]|[a-z][栋座幢]|[省市区县旗盟镇乡]|街道|[技件业]园|自治州"
-)
-_ZH_STRETCH = re.compile(rf"[{_han_except(_STOP)}a-z0-9 -]+")
-
-
-def _find_zh_addresses(nz: Normalized) -> Iterator[Found]:
-    text = nz.text
-    if not _ZH_HINT.search(text):
-        return
-    for stretch in _ZH_STRETCH.finditer(text):
-        if not _ZH_HINT.search(text, stretch.start(), stretch.end()):
-            continue
-        # One character more: the lookaheads must see what ends the stretch, as in one scan.
-        for run in _zh_runs(text, stretch.start(), stretch.end() + 1):
-            address = _zh_address(run) if len(run) > 1 else None
-            if address:
-                yield address[0][1], address[-1][2], "address"
-
-
-def _zh_region_end(text: str) -> int:
-    """Where the coarse region (province, city, district) of a Chinese address ends."""
-    end = 0
-    for match in _ZH_COMPONENT.finditer(text):
-        if match.start() != end or not match["coarse"]:
-            break
-        end = match.end()
-    return end
-
-
-# --- English addresses -----------------------------------------------------------------------
-
-_EN_UNIT = r"(?:apt|apartment|unit|flat|suite|ste|room|rm)\.? ?#?\d{1,5}[a-z]?(?![a-z0-9])"
-# Suffixes that are also everyday words only count when the customer capitalised them.
-_PLAIN_SUFFIXES = "street st road rd avenue ave boulevard blvd parkway pkwy highway hwy".split()  # noqa: SIM905
-_WORD_SUFFIXES = "lane ln drive dr way close place pl crescent court ct terrace square sq".split()  # noqa: SIM905
-_EN_WORD = r"[a-z][a-z'’.-]*"
-_EN_ADDRESS = re.compile(
-    rf"(?=[afnrsu0-9])(?:(?P<unit>{_EN_UNIT}),? )?(?:no\.? ?)?\d{{1,5}}[a-z]?(?:-\d{{1,4}})?,? "
-    rf"(?P<name>{_EN_WORD}(?: {_EN_WORD}){{0,2}}) "
-    rf"(?P<suffix>{'|'.join(_PLAIN_SUFFIXES + _WORD_SUFFIXES)})\.?(?![a-z0-9])"
-    rf"(?:,? (?P<unit2>{_EN_UNIT}))?"
-)
-_EN_PLACE = re.compile(r", ?([a-z][a-z'’-]*(?: [a-z][a-z'’-]*){0,2})")
-_EN_STOPWORDS = frozenset(
-    (  # noqa: SIM905 - a word list reads best as text
-        "a an the on in at of to for from by my your our his her their this that these those and "
-        "or but is are was were be been it i you we they he she me us them near down up along "
-        "across around off over into onto with without per each every more than about after "
-        "before minutes mins min hours hrs km miles meters yuan rmb dollars times days people "
-        "bikes scooters also please pls thanks thank hi hello help asap door code not no yes can "
-        "could would will just has have had there here where when what which who why how all any "
-        "some"
-    ).split()
-)
-
-
-def _capitalised(nz: Normalized, start: int) -> bool:
-    return nz.original[nz.source[start]].isupper()
-
-
-def _en_words(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
-    at = start
-    for word in text[start:end].split(" "):
-        yield at, word
-        at += len(word) + 1
-
-
-def _en_tail_end(nz: Normalized, at: int) -> int | None:
-    """End of the place names after a street (", Mountain View", ", Xuhui District, Shanghai"):
-    capitalised words that are not everyday words; in lower-case text, a whole comma-separated
-    part of such words that ends at punctuation or the end of the message."""
-    text, stop = nz.text, None
-    for _ in range(3):
-        part = _EN_PLACE.match(text, at)
-        if part is None:
-            break
-        end = None
-        for word_at, word in _en_words(text, part.start(1), part.end(1)):
-            if word in _EN_STOPWORDS or not _capitalised(nz, word_at):
-                break
-            end = word_at + len(word)
-        if end is None:
-            follows = text[part.end(1) : part.end(1) + 1]
-            words = text[part.start(1) : part.end(1)].split(" ")
-            if follows not in ("", ",", ".", "!", "?", ";", ")") or set(words) & _EN_STOPWORDS:
-                break
-            end = part.end(1)
-        stop = at = end
-        if end < part.end(1):
-            break
-    return stop
-
-
-def _en_address(nz: Normalized, match: re.Match[str]) -> tuple[int, int] | None:
-    """(street end, address end) of a candidate, or None when it is not an address."""
-    text = nz.text
-    if not clear_before(text, match.start(), _WORD):
-        return None
-    if any(w.strip(".'’") in _EN_STOPWORDS for w in match["name"].split(" ")):
-        return None
-    # A full stop after the suffix stays out: it ends the sentence as often as "St." does.
-    street = match.end("unit2") if match["unit2"] else match.end("suffix")
-    end = _en_tail_end(nz, street)
-    plain = match["suffix"] in _PLAIN_SUFFIXES or _capitalised(nz, match.start("suffix"))
-    if not plain and end is None and not (match["unit"] or match["unit2"]):
-        return None  # "5 star place": an everyday word needs a capital or more address after it
-    return street, end or street
-
-
-_EN_HINT = re.compile(r"\d[a-z]?,? [a-z]")
-
-
-def _find_en_addresses(nz: Normalized) -> Iterator[Found]:
-    if not _EN_HINT.search(nz.text):
-        return
-    for match in _EN_ADDRESS.finditer(nz.text):
-        found = _en_address(nz, match)
-        if found:
-            yield match.start(), found[1], "address"
-
-
 # --- names ---------------------------------------------------------------------------------
 
 _SURNAMES = (
@@ -482,7 +277,7 @@ _COMPOUND_SURNAMES = (
 )
 # Characters that end a name: function words, and the first characters of what usually follows
 # one (电话, 手机, 身份证, 住在, 地址, 谢谢).
-_GIVEN_STOP = frozenset(_STOP + "人电手身住地号谢")
+_GIVEN_STOP = frozenset(STOP + "人电手身住地号谢")
 _AFTER_NAME = _GIVEN_STOP | frozenset("昨今刚已先女小老师")
 _TITLES = ("先生", "女士", "小姐", "老师", "师傅", "经理", "总", "姐", "哥", "阿姨", "叔")
 _EN_NAME_STOPWORDS = frozenset(
@@ -527,7 +322,7 @@ def _en_name_end(nz: Normalized, start: int) -> int | None:
     text, end = nz.text, None
     for _ in range(3):
         word = _EN_NAME_WORD.match(text, start)
-        if not word or word.group() in _EN_NAME_STOPWORDS or not _capitalised(nz, start):
+        if not word or word.group() in _EN_NAME_STOPWORDS or not capitalised(nz, start):
             break
         if word.end() < len(text) and (text[word.end()].isalnum() or text[word.end()] == "*"):
             break
@@ -538,10 +333,30 @@ def _en_name_end(nz: Normalized, start: int) -> int | None:
     return end
 
 
+# Cues that say who someone is without saying it is a name ("this is Acme", "我是新用户"): what
+# follows them is not taken as a name in a question ("This is Acme, right?", "我是王伟吗").
+_COPULA_CUES = frozenset(
+    ("this is", "it's", "it is", "i'm", "im", "i am", "我是", "这是", "这里是")
+)
+_QUESTION = re.compile(
+    r" ?(?:[?？]|[,，]? ?(?:right|correct|yes|no|yeah|ok|okay|eh|huh|is it|isn't it|aren't you"
+    r"|am i|innit)[?？]|[吗嘛吧呢][?？。]?|[,，]?(?:对吧|是吧|对吗|是吗|对不对))"
+)
+# What follows an organisation's name, not a person's ("This is Acme support", "我是美团客服").
+_ORG_WORDS = frozenset(
+    (  # noqa: SIM905 - a word list reads best as text
+        "inc ltd llc co corp corporation company limited plc gmbh group support service services "
+        "team customer official app store shop hotel hotels hostel airlines bank bikes scooters"
+    ).split()
+)
+_ORG_AFTER_ZH = tuple("公司 客服 团队 集团 官方 平台 酒店 民宿 门店 单车 app".split())  # noqa: SIM905
+
+
 @dataclass(frozen=True, slots=True)
 class _NameFinder:
     listed: re.Pattern[str] | None
     cued: re.Pattern[str] | None
+    not_names: frozenset[str]
 
     @classmethod
     def build(cls, rules: NameRules) -> _NameFinder:
@@ -550,7 +365,7 @@ class _NameFinder:
         listed = re.compile("|".join(map(re.escape, names))) if names else None
         cue_alt = "|".join(re.escape(c).replace("'", "['’]") for c in cues)
         cued = re.compile(rf"(?:{cue_alt})(?: ?[:：] ?| )?") if cues else None
-        return cls(listed, cued)
+        return cls(listed, cued, frozenset(normalize(n) for n in rules.not_names) - {""})
 
     def __call__(self, nz: Normalized) -> Iterator[Found]:
         text = nz.text
@@ -558,7 +373,7 @@ class _NameFinder:
             for match in self.listed.finditer(text):
                 start, end = match.span()
                 latin = text[start].isascii() or text[end - 1].isascii()
-                if latin and not (clear_before(text, start, _WORD) and _clear_after(text, end)):
+                if latin and not (clear_before(text, start, WORD) and _clear_after(text, end)):
                     continue
                 yield start, end, "name"
         if self.cued:
@@ -568,14 +383,39 @@ class _NameFinder:
                     continue
                 if not text[start].isascii():
                     stop = _zh_name_end(text, start)
-                elif not text[match.start()].isascii() or clear_before(text, match.start(), _WORD):
+                elif not text[match.start()].isascii() or clear_before(text, match.start(), WORD):
                     stop = _en_name_end(nz, start)  # an English cue must start a word
-                if stop is not None:
+                if stop is not None and not self._not_a_name(text, match, stop):
                     yield start, stop, "name"
+
+    def _not_a_name(self, text: str, cue: re.Match[str], stop: int) -> bool:
+        """Whether what a cue introduces is not a person's name after all: a declared not-name,
+        an organisation ("Acme support"), or a question after a copula cue ("This is Acme,
+        right?")."""
+        start = cue.end()
+        words = text[start:stop].split(" ")
+        if self.not_names and (
+            text[start:stop] in self.not_names
+            or any(word in self.not_names for word in words)
+            or any(text.startswith(n, start) for n in self.not_names if not n.isascii())
+        ):
+            return True
+        if text[start].isascii():
+            following = (
+                _EN_NAME_WORD.match(text, stop + 1) if text[stop : stop + 1] == " " else None
+            )
+            if any(w in _ORG_WORDS for w in words) or (
+                following and following.group() in _ORG_WORDS
+            ):
+                return True
+        elif text.startswith(_ORG_AFTER_ZH, stop):
+            return True
+        said = cue.group().rstrip(" :：").replace("’", "'")
+        return said in _COPULA_CUES and _QUESTION.match(text, stop) is not None
 
 
 def _clear_after(text: str, end: int) -> bool:
-    return end >= len(text) or text[end] not in _WORD
+    return end >= len(text) or text[end] not in WORD
 
 
 # --- detection -------------------------------------------------------------------------------
@@ -586,7 +426,7 @@ _FINDERS: dict[str, tuple[Finder, ...]] = {
     "bank_card": (_find_bank_cards,),
     "email": (_find_emails,),
     "plate": (_find_plates,),
-    "address": (_find_zh_addresses, _find_en_addresses),
+    "address": (find_zh_addresses, find_en_addresses),
 }
 _NUMBERS = frozenset(("phone", "id_card", "bank_card"))
 # Masks that keep letters or Han characters (a region, a domain, a surname).
@@ -653,7 +493,7 @@ class PiiDetector:
         for span, start, end in found:
             pieces.append(text[at : span.start])
             if span.type == "address" and nz is not None:  # reuse the message's normalisation
-                pieces.append(_safely(_mask_address_at, nz, start, end))
+                pieces.append(_safely(mask_address_at, nz, start, end))
             else:
                 pieces.append(mask_value(span.type, span.text))
             at = span.end
@@ -757,26 +597,9 @@ def _mask_plate(value: str) -> str:
     return f"{plate[:2]}***{plate[-2:]}"
 
 
-def _mask_address_at(nz: Normalized, start: int, end: int) -> str:
-    """The address at [start, end) of `nz` with only its coarse region left: province, city
-    and district; for an English address, the town after the street."""
-    original = nz.original
-    if not nz.text[start].isascii():
-        region = _zh_region_end(nz.text[start:end])
-        return (
-            original[nz.source[start] : nz.to_original(start, start + region)[1]] if region else ""
-        ) + "***"
-    match = _EN_ADDRESS.match(nz.text, start, end)
-    found = _en_address(nz, match) if match else None
-    if found is None or found[0] == found[1]:
-        return "***"
-    town = nz.to_original(found[0], found[1])
-    return "***" + original[town[0] : town[1]]
-
-
 def _mask_address(value: str) -> str:
     nz = normalize_aligned(value)
-    return _mask_address_at(nz, 0, len(nz.text)) if nz.text else "***"
+    return mask_address_at(nz, 0, len(nz.text)) if nz.text else "***"
 
 
 def _mask_name(value: str) -> str:

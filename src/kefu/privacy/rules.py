@@ -8,6 +8,7 @@ name for `PiiDetector`, read and validated with line-precise errors.
       cues:
         zh: [我叫, 联系人]                  # a 2-4 character name right after one is a name
         en: [my name is, this is]          # and so are 1-3 capitalised words
+      not_names: [Acme]                    # never a name after a cue: the operator's brand
 
 This is the I/O side: `kefu.privacy.pii` never reads files.
 """
@@ -40,8 +41,9 @@ class CueSpec(_Strict):
 class PiiSpec(_Strict):
     names: list[str] = Field(default_factory=list, max_length=100_000)
     cues: CueSpec = Field(default_factory=CueSpec)
+    not_names: list[str] = Field(default_factory=list, max_length=10_000)
 
-    @field_validator("names")
+    @field_validator("names", "not_names")
     @classmethod
     def _no_blank(cls, items: list[str]) -> list[str]:
         return _no_blank(items)
@@ -65,18 +67,22 @@ def _no_blank(items: list[str]) -> list[str]:
 def parse_name_rules(text: str, source: str = "<pii>") -> NameRules:
     """NameRules from one file's text, or PackError with every problem as 'source:line: ...'."""
     parsed = parse_side_file(text, source, PiiFile, "a pii file is a mapping with a 'pii' key")
-    return NameRules(frozenset(parsed.pii.names), (*parsed.pii.cues.zh, *parsed.pii.cues.en))
+    pii = parsed.pii
+    return NameRules(frozenset(pii.names), (*pii.cues.zh, *pii.cues.en), frozenset(pii.not_names))
 
 
 def load_name_rules(paths: Iterable[Path]) -> NameRules:
-    """The union of several files' rules: every name, every cue once (first file first)."""
+    """The union of several files' rules: every name and not-name, every cue once (first file
+    first)."""
     names: set[str] = set()
     cues: dict[str, None] = {}
+    not_names: set[str] = set()
     for path in paths:
         rules = parse_name_rules(read_source(path), str(path))
         names |= rules.names
         cues.update(dict.fromkeys(rules.cues))
-    return NameRules(frozenset(names), tuple(cues))
+        not_names |= rules.not_names
+    return NameRules(frozenset(names), tuple(cues), frozenset(not_names))
 
 
 def default_pii_paths() -> list[Path]:
