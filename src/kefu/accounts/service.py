@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -31,9 +32,15 @@ from kefu.db.base import utcnow
 from kefu.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 _hasher = PasswordHasher()
-# Verifying against this when the account doesn't exist keeps "no such user" and "wrong
-# password" equally slow, so timing doesn't reveal which usernames exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the account doesn't exist, so "no such user" and "wrong password"
+    take equally long and timing doesn't reveal which usernames exist. Made on first use: an
+    argon2 hash costs ~0.1 s, too much for every process start."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 MIN_PASSWORD = 10
@@ -166,7 +173,7 @@ def authenticate(session: Session, tenant_id: int, username: str, password: str)
         select(Account).where(Account.tenant_id == tenant_id, Account.username == username)
     )
     try:
-        _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+        _hasher.verify(account.password_hash if account else _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         raise failure from None
     if account is None or not account.active:
