@@ -55,7 +55,9 @@ def test_accounts_and_the_audit_trail(tmp_path: Path) -> None:
     assert "at least" in _fails(
         "accounts", "create", "bob", "--role", "agent", "--password-stdin", stdin="short"
     )
-    _ok("accounts", "set", "alice", "--role", "analyst")
+    assert "last active admin" in _fails("accounts", "set", "alice", "--role", "analyst")
+    _ok("accounts", "create", "bob", "--role", "agent", "--password-stdin", stdin=PASSWORD)
+    _ok("accounts", "set", "bob", "--role", "analyst")
     key = _ok("accounts", "api-key", "bi", "--scope", "analytics:read").strip()
     assert key.startswith("kefu_")
     pack = tmp_path / "demo.yaml"
@@ -63,13 +65,20 @@ def test_accounts_and_the_audit_trail(tmp_path: Path) -> None:
     _ok("kb", "import", str(pack))
     events = [json.loads(line) for line in _ok("audit", "--json").splitlines()]
     actions = [e["action"] for e in events]
-    assert actions[:4] == ["knowledge.import", "api_key.create", "account.update", "account.create"]
+    assert actions[:5] == [
+        "knowledge.import",
+        "api_key.create",
+        "account.update",
+        "account.create",
+        "account.create",
+    ]
     assert all(e["actor"]["name"].startswith("cli:") for e in events)
     assert [
         e["action"]
         for e in map(json.loads, _ok("audit", "--action", "account.", "--json").splitlines())
     ] == [
         "account.update",
+        "account.create",
         "account.create",
     ]
     assert "not a date" in _fails("audit", "--since", "yesterday-ish")

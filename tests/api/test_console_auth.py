@@ -90,3 +90,57 @@ def test_an_api_key_reaches_only_its_scopes(console: TestClient) -> None:
     assert console.get("/v1/audit", headers={"Authorization": "Bearer kefu_x_y"}).status_code == 401
     bad_body = console.post("/v1/auth/login", json={"username": "alice"})
     assert bad_body.status_code == 422
+
+
+def test_parallel_guesses_cannot_outrun_the_throttle(console: TestClient) -> None:
+    """The account's attempt is counted before the slow password check, so a burst of
+    parallel guesses gets no more than `login_attempts` checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guess(_: int) -> int:
+        body = {"username": "alice", "password": "guess-guess"}
+        return console.post("/v1/auth/login", json=body).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(guess, range(24)))
+    assert codes.count(401) <= 3 and codes.count(429) >= 21 and set(codes) <= {401, 429}
+
+
+def test_odd_input_gets_4xx_not_5xx(console: TestClient) -> None:
+    csrf = _login(console)
+    # A time without a zone is read as UTC.
+    assert console.get("/v1/audit?since=2026-01-01").status_code == 200
+    made = console.post(
+        "/v1/api-keys",
+        json={"name": "k", "scopes": ["audit:read"], "expires_at": "2030-01-01T00:00:00"},
+        headers=csrf,
+    )
+    assert made.status_code == 201 and made.json()["expires_at"].startswith("2030-01-01T00:00")
+    # Control characters (PostgreSQL can't store NUL) are refused with a message.
+    for method, path, body in (
+        ("POST", "/v1/auth/login", {"username": "a\u0000", "password": "x"}),
+        ("POST", "/v1/api-keys", {"name": "k\u0000", "scopes": ["audit:read"]}),
+        (
+            "POST",
+            "/v1/accounts",
+            {"username": "bob", "password": PASSWORD, "role": "agent", "display_name": "B\u0000"},
+        ),
+        ("GET", "/v1/audit?actor=a%00", None),
+    ):
+        res = console.request(method, path, json=body, headers=csrf)
+        assert res.status_code == 422, (path, res.text)
+
+
+def test_the_last_admin_stays_an_admin_and_runs_are_audited(
+    console: TestClient, runtime: Runtime
+) -> None:
+    csrf = _login(console)
+    me = console.get("/v1/auth/me").json()
+    res = console.patch(f"/v1/accounts/{me['id']}", json={"role": "agent"}, headers=csrf)
+    assert res.status_code == 409 and res.json()["error"]["code"] == "last_admin"
+    assert console.post("/v1/admin/retention/run", headers=csrf).status_code == 200
+    from kefu.privacy import audit
+
+    with runtime.sessions_for(runtime.tenant.id)() as session:
+        events = audit.query(session, action="retention.run")
+    assert [e.actor_name for e in events] == ["alice"]

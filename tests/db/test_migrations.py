@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Integer, Uuid, column, insert, inspect, select, table, text
+from sqlalchemy import Integer, Uuid, column, insert, inspect, select, table, text, update
 from sqlalchemy.sql.expression import TableClause
 
 from kefu.config import Settings
@@ -17,12 +17,13 @@ from kefu.db.base import UTCDateTime, utcnow
 from kefu.db.engine import make_engine
 from kefu.db.models import Base
 from kefu.privacy.crypto import blind_index, ensure_keyring
+from kefu.runtime import Runtime
 
 
 def test_upgrade_from_empty_matches_models_and_is_idempotent(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
-        assert migrate.pending(engine) == ["0001", "0002", "0003", "0004"]
+        assert migrate.pending(engine) == ["0001", "0002", "0003", "0004", "0005"]
         migrate.upgrade(engine)
         assert migrate.pending(engine) == []
         migrate.upgrade(engine)  # a second run is a no-op
@@ -129,3 +130,26 @@ def _table(name: str, *names: str) -> TableClause:
     id_type = Integer() if name == "tenants" else Uuid()
     columns = [column("id", id_type), *(column(n) for n in names)]
     return table(name, *columns, column("created_at", UTCDateTime()))
+
+
+def test_0005_strips_text_from_turn_events_written_before_masking(runtime: Runtime) -> None:
+    from alembic import command
+
+    from kefu.conversations.models import TurnEvent
+
+    conv = runtime.conversations.start()
+    runtime.conversations.post(conv.id, "我的电话13812345678")
+    old_style = {
+        "normalized": "我的电话13812345678",
+        "tokens": [["13812345678", 4, 15]],
+        "intent": "bike.fault",
+        "language": "zh",
+    }
+    with runtime.engine.begin() as conn:
+        conn.execute(update(TurnEvent.__table__).values(understanding=old_style))  # type: ignore[arg-type]
+    command.downgrade(migrate.alembic_config(runtime.engine), "0004")
+    migrate.upgrade(runtime.engine)
+    with runtime.engine.connect() as conn:
+        stored = conn.execute(select(TurnEvent.__table__.c.understanding)).scalar_one()  # type: ignore[attr-defined]
+    assert "13812345678" not in str(stored)
+    assert stored == {"intent": "bike.fault", "language": "zh", "redacted": True}

@@ -4,7 +4,7 @@ rows, whatever the query; a session that says nothing about tenants is refused."
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kefu.accounts import service as accounts
@@ -94,6 +94,8 @@ def test_a_session_without_a_tenant_is_refused(runtime: Runtime) -> None:
     _two_tenants(runtime)
     with Session(runtime.engine) as session, pytest.raises(TenantScopeError):
         session.scalars(select(Conversation)).all()
+    with Session(runtime.engine) as session, pytest.raises(TenantScopeError):
+        session.scalar(select(func.count()).select_from(Conversation))
     # Tables without tenant rows are fine, and system sessions may span tenants.
     with Session(runtime.engine) as session:
         assert session.scalars(select(Tenant)).all()

@@ -145,6 +145,16 @@ def update_account(
 ) -> list[str]:
     """Apply changes; return the names of the fields that changed (for the audit log).
     Deactivating an account or changing its password or role signs it out everywhere."""
+    losing_admin = (
+        account.role is AccountRole.ADMIN
+        and account.active
+        and ((role is not None and AccountRole(role) is not AccountRole.ADMIN) or active is False)
+    )
+    if losing_admin and _active_admins(session, account.tenant_id) <= 1:
+        raise Conflict(
+            "this is the tenant's last active admin: make another admin first",
+            code="last_admin",
+        )
     changed = []
     if role is not None and AccountRole(role) != account.role:
         account.role = AccountRole(role)
@@ -161,6 +171,27 @@ def update_account(
     if {"role", "active", "password"} & set(changed):
         revoke_sessions(session, account.id)
     return changed
+
+
+def _active_admins(session: Session, tenant_id: int) -> int:
+    return len(
+        session.scalars(
+            select(Account.id).where(
+                Account.tenant_id == tenant_id,
+                Account.role == AccountRole.ADMIN,
+                Account.active.is_(True),
+            )
+        ).all()
+    )
+
+
+def account_exists(session: Session, tenant_id: int, username: str) -> bool:
+    return (
+        session.scalar(
+            select(Account.id).where(Account.tenant_id == tenant_id, Account.username == username)
+        )
+        is not None
+    )
 
 
 def authenticate(session: Session, tenant_id: int, username: str, password: str) -> Account:

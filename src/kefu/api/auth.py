@@ -103,7 +103,17 @@ def tenant_session(principal: CurrentPrincipal, runtime: RuntimeDep) -> Iterator
         yield session
 
 
-TenantSession = Annotated[Session, Depends(tenant_session)]
+def tenant_read_session(principal: CurrentPrincipal, runtime: RuntimeDep) -> Iterator[Session]:
+    """A read-only session on the caller's tenant (on SQLite it takes no write lock)."""
+    with runtime.sessions_for(principal.tenant_id, read_only=True)() as session:
+        yield session
+
+
+# scope="function": the transaction ends (commits, or rolls back on an error) before the
+# response is sent, so a 2xx means the change and its audit event are stored, and no lock is
+# held while a slow client reads the response.
+TenantSession = Annotated[Session, Depends(tenant_session, scope="function")]
+TenantReadSession = Annotated[Session, Depends(tenant_read_session, scope="function")]
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -204,9 +204,13 @@ class Protection:
 
 
 class LoginThrottle:
-    """Failed sign-ins per account and per IP (`login_attempts`). Only failures count, so a
-    user who types the password right is never slowed down by their own sign-ins; the per-IP
-    count stops one address guessing across many accounts."""
+    """Sign-in attempts per account and failed ones per IP (`login_attempts`).
+
+    An account's attempt is counted before the password is checked, so parallel requests
+    can't all slip past the check while the (slow) verification runs; a success clears the
+    account's count, so a user who types the password right is never slowed down. The per-IP
+    count holds failures only (an office behind one address signs in many times) and stops
+    one address guessing across many accounts."""
 
     def __init__(self, protection: Protection, items: tuple[RateLimitItem, ...]) -> None:
         self.protection = protection
@@ -219,22 +223,30 @@ class LoginThrottle:
         return ("login-account", account), ("login-ip", ip_bucket(ip))
 
     def check(self, username: str, ip: str) -> None:
-        """Raise TooManyRequests when the account or the address has no attempts left."""
+        """Count this attempt against the account; raise TooManyRequests when the account or
+        the address has no attempts left."""
         limiter = self.protection.limiter
+        (account_rule, account), (ip_rule, address) = self._keys(username, ip)
         try:
-            for rule, key in self._keys(username, ip):
-                for item in self.items:
-                    if not limiter.test(item, rule, key):
-                        wait = retry_after(limiter.get_window_stats(item, rule, key).reset_time)
-                        raise TooManyRequests(MESSAGES["login"], retry_after=wait)
+            for item in self.items:
+                if not limiter.test(item, ip_rule, address):
+                    wait = retry_after(limiter.get_window_stats(item, ip_rule, address).reset_time)
+                    raise TooManyRequests(MESSAGES["login"], retry_after=wait)
+            for item in self.items:
+                if not limiter.hit(item, account_rule, account):
+                    stats = limiter.get_window_stats(item, account_rule, account)
+                    raise TooManyRequests(
+                        MESSAGES["login"], retry_after=retry_after(stats.reset_time)
+                    )
         except self.protection._storage_errors as exc:
             self.protection._storage_failed(exc)
 
     def failed(self, username: str, ip: str) -> None:
+        """Count a failure against the address (the account's attempt is already counted)."""
+        _, (rule, key) = self._keys(username, ip)
         try:
-            for rule, key in self._keys(username, ip):
-                for item in self.items:
-                    self.protection.limiter.hit(item, rule, key)
+            for item in self.items:
+                self.protection.limiter.hit(item, rule, key)
         except self.protection._storage_errors as exc:
             self.protection._storage_failed(exc)
 

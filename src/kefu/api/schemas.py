@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from kefu.conversations.models import Conversation, ConversationStatus, Message, Role
+
+
+def _printable_text(value: str) -> str:
+    # PostgreSQL can't store NUL in text, and controls in names only serve to confuse.
+    if not value.isprintable():
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Printable = Annotated[str, AfterValidator(_printable_text)]
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A time without a zone is read as UTC (what the API documents), never refused."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 class _In(BaseModel):

@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.util import find_tables
 
 from kefu.db.base import Base
 from kefu.errors import KefuError
@@ -42,7 +44,20 @@ def _scoped_classes() -> list[type[Any]]:
 
 
 def _touches_tenant_data(state: ORMExecuteState) -> bool:
-    return any("tenant_id" in m.columns for m in state.all_mappers if isinstance(m, Mapper))
+    if any("tenant_id" in m.columns for m in state.all_mappers if isinstance(m, Mapper)):
+        return True
+    # `select(func.count()).select_from(Model)` names no entity: look at the tables too.
+    statement = state.statement
+    if not isinstance(statement, ClauseElement):
+        return False
+    tables = find_tables(
+        statement,
+        check_columns=True,
+        include_aliases=True,
+        include_joins=True,
+        include_crud=True,
+    )
+    return any("tenant_id" in t.c for t in tables)
 
 
 @event.listens_for(Session, "do_orm_execute")

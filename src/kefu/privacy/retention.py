@@ -156,6 +156,9 @@ def purge_tenant(
                 .where(Conversation.tenant_id == tenant_id, Conversation.updated_at < cutoff)
                 .order_by(Conversation.id)
                 .limit(batch)
+                # Row locks (PostgreSQL): a customer message can't commit into a conversation
+                # while its batch is being anonymised; it waits, then finds it closed (409).
+                .with_for_update()
             )
             if mode == "anonymise":
                 # Anonymised conversations keep no customer link (and are closed, so they get

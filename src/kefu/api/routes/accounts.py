@@ -6,15 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from kefu.accounts import service as accounts
 from kefu.accounts.permissions import AccountRole, Permission
 from kefu.accounts.service import Principal
-from kefu.api.auth import TenantSession, actor_of, allowed
+from kefu.api.auth import TenantReadSession, TenantSession, actor_of, allowed
 from kefu.api.deps import require_json
 from kefu.api.routes.auth import AccountOut
-from kefu.api.schemas import ErrorOut
+from kefu.api.schemas import ErrorOut, Printable, as_utc
 from kefu.privacy import audit
 
 router = APIRouter(tags=["accounts"])
@@ -31,23 +31,25 @@ class _In(BaseModel):
 
 
 class AccountCreate(_In):
-    username: str = Field(min_length=2, max_length=64)
+    username: Printable = Field(min_length=2, max_length=64)
     password: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD)
     role: AccountRole
-    display_name: str = Field("", max_length=200)
+    display_name: Printable = Field("", max_length=200)
 
 
 class AccountPatch(_In):
     role: AccountRole | None = None
     active: bool | None = None
     password: str | None = Field(None, min_length=1, max_length=accounts.MAX_PASSWORD)
-    display_name: str | None = Field(None, max_length=200)
+    display_name: Printable | None = Field(None, max_length=200)
 
 
 class ApiKeyCreate(_In):
-    name: str = Field(min_length=1, max_length=100)
+    name: Printable = Field(min_length=1, max_length=100)
     scopes: list[Permission] = Field(min_length=1, max_length=len(Permission))
-    expires_at: datetime | None = None
+    expires_at: Annotated[datetime | None, AfterValidator(as_utc)] = Field(
+        None, description="When the key stops working; a time without a zone is UTC."
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -67,7 +69,7 @@ class ApiKeyCreated(ApiKeyOut):
 
 
 @router.get("/v1/accounts", response_model=list[AccountOut], responses=ERRORS)
-def list_accounts(principal: Admin, session: TenantSession) -> list[AccountOut]:
+def list_accounts(principal: Admin, session: TenantReadSession) -> list[AccountOut]:
     return [
         AccountOut.model_validate(a) for a in accounts.list_accounts(session, principal.tenant_id)
     ]
@@ -140,7 +142,7 @@ def update_account(
 
 
 @router.get("/v1/api-keys", response_model=list[ApiKeyOut], responses=ERRORS)
-def list_api_keys(principal: KeyAdmin, session: TenantSession) -> list[ApiKeyOut]:
+def list_api_keys(principal: KeyAdmin, session: TenantReadSession) -> list[ApiKeyOut]:
     return [
         ApiKeyOut.model_validate(k) for k in accounts.list_api_keys(session, principal.tenant_id)
     ]

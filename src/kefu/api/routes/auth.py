@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from kefu.accounts import service as accounts
 from kefu.accounts.models import Account
@@ -17,7 +18,7 @@ from kefu.api.auth import (
     client_ip,
 )
 from kefu.api.deps import RuntimeDep, require_json
-from kefu.api.schemas import ErrorOut
+from kefu.api.schemas import ErrorOut, Printable
 from kefu.errors import KefuError, NotFound, Unauthorized
 from kefu.privacy import audit
 from kefu.privacy.audit import Actor
@@ -31,9 +32,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=64)
+    username: Printable = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD)
-    tenant: str | None = Field(
+    tenant: Printable | None = Field(
         None, max_length=64, description="Tenant slug; default: the deployment's tenant."
     )
 
@@ -89,15 +90,18 @@ def login(
     if throttle is not None:
         throttle.check(f"{slug}/{body.username}", ip or "-")
     with runtime.system_sessions.begin() as session:
-        tenant = session.query(Tenant).filter(Tenant.slug == slug).one_or_none()
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
         try:
-            if tenant is None:
-                raise Unauthorized("wrong username or password", code="invalid_credentials")
+            # An unknown tenant still costs a password check (against no account), so timing
+            # doesn't tell which tenant slugs exist.
             account: Account = accounts.authenticate(
-                session, tenant.id, body.username, body.password
+                session, tenant.id if tenant else -1, body.username, body.password
             )
         except KefuError:
             failed = True
+            known = tenant is not None and accounts.account_exists(
+                session, tenant.id, body.username
+            )
         else:
             failed = False
             token = accounts.open_session(
@@ -118,14 +122,20 @@ def login(
     if failed:
         if throttle is not None:
             throttle.failed(f"{slug}/{body.username}", ip or "-")
-        with runtime.system_sessions.begin() as session:
-            audit.record(
-                session,
-                Actor("anonymous", None, body.username[:64], ip, agent),
-                "auth.login_failed",
-                tenant_id=tenant.id if tenant else None,
-                detail={"username": body.username[:64]},
-            )
+        if tenant is not None:  # attempts on unknown tenants have no tenant log to go to
+            with runtime.system_sessions.begin() as session:
+                # Only an existing account's name is kept: what people type into the username
+                # field by mistake is often a password, and this log is never deleted.
+                audit.record(
+                    session,
+                    Actor(
+                        "anonymous", None, body.username if known else "(unknown user)", ip, agent
+                    ),
+                    "auth.login_failed",
+                    tenant_id=tenant.id,
+                    target_type="account" if known else None,
+                    target_id=body.username if known else None,
+                )
         raise Unauthorized("wrong username or password", code="invalid_credentials")
     if throttle is not None:
         throttle.succeeded(f"{slug}/{body.username}", ip or "-")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
-from kefu.api.auth import TenantSession, actor_of, allowed
+from kefu.api.auth import TenantReadSession, TenantSession, actor_of, allowed
 from kefu.api.deps import parse_conversation_id
 from kefu.api.schemas import ErrorOut
 from kefu.conversations.models import Conversation, ConversationStatus, Customer, Message
@@ -68,7 +68,7 @@ def _row(conv: Conversation, customer: Customer | None, reveal: bool) -> Convers
 @router.get("/conversations", response_model=list[ConversationRow], responses=ERRORS)
 def list_conversations(
     principal: Reader,
-    session: TenantSession,
+    session: TenantReadSession,
     status: ConversationStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[ConversationRow]:

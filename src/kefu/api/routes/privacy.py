@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
-from kefu.api.auth import TenantSession, actor_of, allowed
+from kefu.api.auth import TenantReadSession, TenantSession, actor_of, allowed
 from kefu.api.deps import RuntimeDep, require_json
-from kefu.api.schemas import ErrorOut
+from kefu.api.schemas import ErrorOut, Printable, as_utc
 from kefu.errors import NotFound
 from kefu.privacy import audit, retention
 from kefu.tenants.models import Tenant
@@ -74,20 +74,20 @@ def _customer_id(customer_id: str) -> uuid.UUID:
 @router.get("/v1/audit", response_model=list[AuditOut], responses=ERRORS)
 def list_audit(
     principal: Auditor,
-    session: TenantSession,
+    session: TenantReadSession,
     since: datetime | None = None,
     until: datetime | None = None,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
-    target_id: Annotated[str | None, Query(max_length=128)] = None,
+    actor: Annotated[Printable | None, Query(max_length=200)] = None,
+    action: Annotated[Printable | None, Query(max_length=64)] = None,
+    target_id: Annotated[Printable | None, Query(max_length=128)] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditOut]:
     """Newest first; page with `before_id`. `action` matches a prefix (`auth.`)."""
     events = audit.query(
         session,
-        since=since,
-        until=until,
+        since=as_utc(since),
+        until=as_utc(until),
         actor=actor,
         action=action,
         target_id=target_id,
@@ -98,7 +98,7 @@ def list_audit(
 
 
 @router.get("/v1/admin/retention", response_model=RetentionPolicy, responses=ERRORS)
-def get_retention(principal: SettingsAdmin, session: TenantSession) -> RetentionPolicy:
+def get_retention(principal: SettingsAdmin, session: TenantReadSession) -> RetentionPolicy:
     tenant = session.get(Tenant, principal.tenant_id)
     assert tenant is not None
     return RetentionPolicy.model_validate(
@@ -133,8 +133,16 @@ def put_retention(
 
 
 @router.post("/v1/admin/retention/run", response_model=PurgeOut, responses=ERRORS)
-def run_retention(principal: SettingsAdmin, runtime: RuntimeDep) -> PurgeOut:
+def run_retention(principal: SettingsAdmin, runtime: RuntimeDep, request: Request) -> PurgeOut:
     """Apply the retention policy now instead of waiting for the scheduled run."""
+    with runtime.sessions_for(principal.tenant_id).begin() as session:
+        audit.record(
+            session,
+            actor_of(principal, request),
+            "retention.run",
+            tenant_id=principal.tenant_id,
+            target_type="tenant",
+        )
     result = retention.purge_tenant(runtime.system_sessions, principal.tenant_id, pii=runtime.pii)
     return PurgeOut(**result.as_dict())
 
