@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -68,13 +67,6 @@ def _tenant_id(session: Session, slug: str | None, settings: Settings) -> int:
     if tenant_id is None:
         raise NotFound(f"no tenant {slug!r} (kefu tenants list)")
     return tenant_id
-
-
-def _pii() -> Any:
-    from kefu.privacy.pii import PiiDetector
-    from kefu.privacy.rules import default_pii_paths, load_name_rules
-
-    return PiiDetector(load_name_rules(default_pii_paths()))
 
 
 def _actor() -> Any:
@@ -390,9 +382,9 @@ def retention_run(
         if tenant:
             with sessions.begin() as session:
                 tid = _tenant_id(session, tenant, settings)
-            results = [retention.purge_tenant(sessions, tid, pii=_pii())]
+            results = [retention.purge_tenant(sessions, tid)]
         else:
-            results = retention.purge_all(sessions, pii=_pii())
+            results = retention.purge_all(sessions)
     table = Table("tenant", "mode", "conversations", "messages", "customers", "note")
     for r in results:
         table.add_row(
@@ -407,12 +399,6 @@ def retention_run(
 
 
 # -- customers ------------------------------------------------------------------------------
-
-
-def _customer(session: Session, tid: int, customer: str, settings: Settings) -> uuid.UUID:
-    from kefu.privacy.retention import find_customer
-
-    return find_customer(session, tid, customer, settings)
 
 
 @customers_app.command("export")
@@ -433,7 +419,7 @@ def customers_export(
 
     with _database() as (settings, sessions), sessions.begin() as session:
         tid = _tenant_id(session, tenant, settings)
-        cid = _customer(session, tid, customer, settings)
+        cid = retention.find_customer(session, tid, customer, settings)
         data = retention.export_customer(session, tid, cid)
         audit.record(
             session,
@@ -465,7 +451,7 @@ def customers_erase(
         raise typer.Exit(1)
     with _database() as (settings, sessions), sessions.begin() as session:
         tid = _tenant_id(session, tenant, settings)
-        cid = _customer(session, tid, customer, settings)
+        cid = retention.find_customer(session, tid, customer, settings)
         counts = retention.erase_customer(session, tid, cid)
         audit.record(
             session,

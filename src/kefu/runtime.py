@@ -8,8 +8,9 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,7 @@ from kefu.knowledge.entities import entity_declarations
 from kefu.knowledge.service import ImportResult, seed_defaults
 from kefu.privacy.crypto import ensure_keyring
 from kefu.privacy.pii import PiiDetector
-from kefu.privacy.rules import default_pii_paths, load_name_rules
+from kefu.privacy.rules import pack_detector
 from kefu.tenants.models import Tenant
 from kefu.tenants.service import ensure_tenant
 from kefu.understanding.embeddings import Embedder, make_embedder
@@ -174,6 +175,9 @@ class Runtime:
     conversations: ConversationService
     redis: redis.Redis | None
     pii: PiiDetector
+    _factories: dict[tuple[int, bool], sessionmaker[Session]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def token_ttl(self) -> timedelta:
@@ -199,7 +203,7 @@ class Runtime:
             locks = RedisLocks(client)
         reads = make_session_factory(engine, read_only=True, tenant_id=tenant.id)
         models = load_models(settings)
-        pii = PiiDetector(load_name_rules(default_pii_paths()))
+        pii = pack_detector()
         bot = AnswerEngine(
             reads,
             tenant.id,
@@ -230,14 +234,20 @@ class Runtime:
     def session_ttl(self) -> timedelta:
         return timedelta(hours=self.settings.session_ttl_hours)
 
-    @property
+    @cached_property
     def system_sessions(self) -> sessionmaker[Session]:
         """Sessions for work that spans tenants (sign-in lookups, retention, maintenance)."""
         return make_session_factory(self.engine, system=True)
 
     def sessions_for(self, tenant_id: int, read_only: bool = False) -> sessionmaker[Session]:
-        """Sessions that can only read and write `tenant_id`'s rows (`kefu.db.tenancy`)."""
-        return make_session_factory(self.engine, read_only, tenant_id=tenant_id)
+        """Sessions that can only read and write `tenant_id`'s rows (`kefu.db.tenancy`); one
+        factory per tenant and mode, made on first use (console requests ask for them)."""
+        key = (tenant_id, read_only)
+        factory = self._factories.get(key)
+        if factory is None:
+            factory = make_session_factory(self.engine, read_only, tenant_id=tenant_id)
+            self._factories[key] = factory
+        return factory
 
     def check_ready(self) -> dict[str, str]:
         """Probe the database (and Redis when configured); raise NotReady with the reason."""

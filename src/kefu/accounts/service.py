@@ -255,6 +255,10 @@ def principal_for_session(session: Session, token: str) -> Principal:
         raise Unauthorized("signed out", code="not_signed_in")
     if console_session.expires_at <= utcnow():
         raise Unauthorized("session expired; sign in again", code="session_expired")
+    return principal_for_account(account, token)
+
+
+def principal_for_account(account: Account, session_token: str) -> Principal:
     return Principal(
         tenant_id=account.tenant_id,
         kind="account",
@@ -262,7 +266,7 @@ def principal_for_session(session: Session, token: str) -> Principal:
         name=account.username,
         role=account.role,
         permissions=permissions_of(account.role),
-        session_token=token,
+        session_token=session_token,
     )
 
 

@@ -23,6 +23,7 @@ from kefu.accounts.service import API_KEY_PREFIX, Principal
 from kefu.api import protection
 from kefu.api.deps import RuntimeDep
 from kefu.errors import Forbidden, Unauthorized
+from kefu.privacy import audit
 from kefu.privacy.audit import Actor
 from kefu.runtime import Runtime
 
@@ -47,6 +48,28 @@ def actor_of(principal: Principal, request: Request) -> Actor:
         principal.name,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
+    )
+
+
+def audited(
+    session: Session,
+    principal: Principal,
+    request: Request,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: object = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """An audit event by the caller, in their tenant, inside `session`'s transaction."""
+    audit.record(
+        session,
+        actor_of(principal, request),
+        action,
+        tenant_id=principal.tenant_id,
+        target_type=target_type,
+        target_id=target_id,
+        detail=detail,
     )
 
 

@@ -35,6 +35,7 @@ from kefu.errors import Conflict, InvalidInput, NotFound
 from kefu.privacy.crypto import blind_index, keyring_of
 from kefu.privacy.pii import PiiDetector
 from kefu.privacy.redact import redact_understanding
+from kefu.privacy.rules import pack_detector
 from kefu.text.normalize import clean_display
 
 MAX_CLIENT_ID = 128
@@ -69,7 +70,7 @@ class ConversationService:
         self.locks = locks
         self.max_chars = max_chars
         self.default_language = default_language
-        self.pii = pii or PiiDetector()
+        self.pii = pii or pack_detector()
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ they filter by tenant explicitly and their tests check it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import event
@@ -35,12 +36,18 @@ class TenantScopeError(KefuError):
     code = "tenant_scope"
 
 
-def _scoped_classes() -> list[type[Any]]:
-    return [
+def _scoped_classes() -> tuple[type[Any], ...]:
+    # Cached by the number of mapped classes: recomputed only when a model is registered.
+    return _scoped_for(len(Base.registry.mappers))
+
+
+@functools.lru_cache(maxsize=1)
+def _scoped_for(_count: int) -> tuple[type[Any], ...]:
+    return tuple(
         m.class_
         for m in Base.registry.mappers
         if isinstance(m, Mapper) and "tenant_id" in m.columns
-    ]
+    )
 
 
 def _touches_tenant_data(state: ORMExecuteState) -> bool:

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from kefu.privacy.pii import PiiDetector, PiiSpan, mask, mask_value
+from kefu.privacy.rules import pack_detector
 
 # Entity types that are personal data: their values are masked like the text around them.
 PII_ENTITY_TYPES = frozenset({"phone", "email", "id_card", "plate", "bank_card", "address", "name"})
@@ -26,7 +27,7 @@ def redact_understanding(
     """`Parse.summary()` made PII-free. The normalised text is replaced by the original text
     masked (`text_masked`: English names and addresses need their capitals to be found), tokens
     inside a PII span become `<type>`, and personal entity values are masked."""
-    detector = detector or _DEFAULT
+    detector = detector or pack_detector()
     spans = detector.find(original)
     out = dict(summary)
     out.pop("normalized", None)
@@ -63,9 +64,6 @@ def _masked(text: str, spans: list[PiiSpan]) -> str:
         last = span.end
     parts.append(text[last:])
     return "".join(parts)
-
-
-_DEFAULT = PiiDetector()
 
 
 class MaskingFilter(logging.Filter):

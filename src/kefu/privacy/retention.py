@@ -39,10 +39,10 @@ from kefu.privacy import audit
 from kefu.privacy.audit import Actor
 from kefu.privacy.crypto import blind_index, derive_index_key
 from kefu.privacy.pii import PiiDetector
+from kefu.privacy.rules import pack_detector
 from kefu.tenants.models import Tenant
 
 MODES = ("anonymise", "delete")
-_PII = PiiDetector()
 ERASED = "[erased]"
 # What a turn event keeps once its text is gone: enough for every analytics figure.
 _KEPT_UNDERSTANDING = (
@@ -108,7 +108,7 @@ def _anonymise_conversations(
     for message in messages:
         if message.role is Role.BOT and not erase:
             continue  # the bot's own words hold no customer data unless it echoed some
-        message.text = ERASED if erase else (pii or _PII).mask(message.text)
+        message.text = ERASED if erase else (pii or pack_detector()).mask(message.text)
     for event in session.scalars(select(TurnEvent).where(TurnEvent.conversation_id.in_(ids))):
         if not (event.understanding or {}).get("redacted"):
             event.understanding = strip_understanding(event.understanding)

@@ -15,13 +15,14 @@ This is the I/O side: `kefu.privacy.pii` never reads files.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kefu.knowledge.pack import parse_side_file, read_source
-from kefu.privacy.pii import NameRules
+from kefu.privacy.pii import NameRules, PiiDetector
 
 
 class _Strict(BaseModel):
@@ -88,3 +89,10 @@ def load_name_rules(paths: Iterable[Path]) -> NameRules:
 def default_pii_paths() -> list[Path]:
     skills = Path(__file__).resolve().parent.parent / "skills"
     return sorted(skills.glob("*/pii.yaml"))
+
+
+@functools.cache
+def pack_detector() -> PiiDetector:
+    """The detector with the bundled packs' name rules: what every part of kefu masks with,
+    read once per process."""
+    return PiiDetector(load_name_rules(default_pii_paths()))

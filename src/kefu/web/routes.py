@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -91,13 +92,18 @@ def console_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
     )
 
 
+@functools.cache
+def _asset(name: str) -> bytes:
+    return (_STATIC / name).read_bytes()  # packaged files: read once per process
+
+
 @router.get("/console/{name}")
 def console_asset(name: str) -> Response:
     media = {"console.js": "text/javascript", "console.css": "text/css"}.get(name)
     if media is None:
         return Response(status_code=404)
     return Response(
-        (_STATIC / name).read_bytes(),
+        _asset(name),
         media_type=f"{media}; charset=utf-8",
         headers={"Cache-Control": "no-cache"},
     )

@@ -11,11 +11,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from kefu.accounts import service as accounts
 from kefu.accounts.permissions import AccountRole, Permission
 from kefu.accounts.service import Principal
-from kefu.api.auth import TenantReadSession, TenantSession, actor_of, allowed
+from kefu.api.auth import TenantReadSession, TenantSession, allowed, audited
 from kefu.api.deps import require_json
 from kefu.api.routes.auth import AccountOut
 from kefu.api.schemas import ErrorOut, Printable, as_utc
-from kefu.privacy import audit
 
 router = APIRouter(tags=["accounts"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -88,11 +87,11 @@ def create_account(
     account = accounts.create_account(
         session, principal.tenant_id, body.username, body.password, body.role, body.display_name
     )
-    audit.record(
+    audited(
         session,
-        actor_of(principal, request),
+        principal,
+        request,
         "account.create",
-        tenant_id=principal.tenant_id,
         target_type="account",
         target_id=account.id,
         detail={"username": account.username, "role": account.role.value},
@@ -125,11 +124,11 @@ def update_account(
         display_name=body.display_name,
     )
     if changed:
-        audit.record(
+        audited(
             session,
-            actor_of(principal, request),
+            principal,
+            request,
             "account.update",
-            tenant_id=principal.tenant_id,
             target_type="account",
             target_id=account.id,
             detail={
@@ -167,11 +166,11 @@ def create_api_key(
         created_by=principal.id if principal.kind == "account" else None,
         expires_at=body.expires_at,
     )
-    audit.record(
+    audited(
         session,
-        actor_of(principal, request),
+        principal,
+        request,
         "api_key.create",
-        tenant_id=principal.tenant_id,
         target_type="api_key",
         target_id=key.id,
         detail={"name": key.name, "scopes": key.scopes},
@@ -185,11 +184,11 @@ def revoke_api_key(
 ) -> Response:
     """Revoke a key: it stops working at once."""
     key = accounts.revoke_api_key(session, principal.tenant_id, key_id)
-    audit.record(
+    audited(
         session,
-        actor_of(principal, request),
+        principal,
+        request,
         "api_key.revoke",
-        tenant_id=principal.tenant_id,
         target_type="api_key",
         target_id=key.id,
     )

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from kefu.accounts import service as accounts
 from kefu.accounts.models import Account
-from kefu.accounts.permissions import permissions_of
 from kefu.api.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -161,16 +160,7 @@ def login(
         secure=secure,
         path="/",
     )
-    principal = accounts.Principal(
-        tenant_id=account.tenant_id,
-        kind="account",
-        id=account.id,
-        name=account.username,
-        role=account.role,
-        permissions=permissions_of(account.role),
-        session_token=token,
-    )
-    return _me(principal, key)
+    return _me(accounts.principal_for_account(account, token), key)
 
 
 @router.post("/logout", status_code=204, responses=ERRORS)

@@ -13,12 +13,11 @@ from sqlalchemy import select
 
 from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
-from kefu.api.auth import TenantReadSession, TenantSession, actor_of, allowed
+from kefu.api.auth import TenantReadSession, TenantSession, allowed, audited
 from kefu.api.deps import parse_conversation_id
 from kefu.api.schemas import ErrorOut
 from kefu.conversations.models import Conversation, ConversationStatus, Customer, Message
 from kefu.errors import Forbidden, NotFound
-from kefu.privacy import audit
 from kefu.privacy.pii import PiiDetector, mask_value
 
 router = APIRouter(prefix="/v1/console", tags=["console"])
@@ -111,11 +110,11 @@ def transcript(
         select(Message).where(Message.conversation_id == cid).order_by(Message.seq).limit(limit)
     ).all()
     if reveal:
-        audit.record(
+        audited(
             session,
-            actor_of(principal, request),
+            principal,
+            request,
             "pii.view",
-            tenant_id=principal.tenant_id,
             target_type="conversation",
             target_id=cid,
             detail={"messages": len(messages)},

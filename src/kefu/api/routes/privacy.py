@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
-from kefu.api.auth import TenantReadSession, TenantSession, actor_of, allowed
+from kefu.api.auth import TenantReadSession, TenantSession, allowed, audited
 from kefu.api.deps import RuntimeDep, require_json
 from kefu.api.schemas import ErrorOut, Printable, as_utc
 from kefu.errors import NotFound
@@ -120,11 +120,11 @@ def put_retention(
     tenant = session.get(Tenant, principal.tenant_id)
     assert tenant is not None
     before = retention.set_policy(session, tenant, body.days, body.mode)
-    audit.record(
+    audited(
         session,
-        actor_of(principal, request),
+        principal,
+        request,
         "settings.retention",
-        tenant_id=principal.tenant_id,
         target_type="tenant",
         target_id=tenant.slug,
         detail={"before": before, "after": body.model_dump()},
@@ -136,11 +136,11 @@ def put_retention(
 def run_retention(principal: SettingsAdmin, runtime: RuntimeDep, request: Request) -> PurgeOut:
     """Apply the retention policy now instead of waiting for the scheduled run."""
     with runtime.sessions_for(principal.tenant_id).begin() as session:
-        audit.record(
+        audited(
             session,
-            actor_of(principal, request),
+            principal,
+            request,
             "retention.run",
-            tenant_id=principal.tenant_id,
             target_type="tenant",
         )
     result = retention.purge_tenant(runtime.system_sessions, principal.tenant_id, pii=runtime.pii)
@@ -154,11 +154,11 @@ def export_customer(
     """Everything kefu holds about one customer (data-subject access request), decrypted."""
     cid = _customer_id(customer_id)
     data = retention.export_customer(session, principal.tenant_id, cid)
-    audit.record(
+    audited(
         session,
-        actor_of(principal, request),
+        principal,
+        request,
         "customer.export",
-        tenant_id=principal.tenant_id,
         target_type="customer",
         target_id=cid,
         detail={"conversations": len(data["conversations"])},
@@ -173,11 +173,11 @@ def erase_customer(
     """Erase one customer's texts and contact details; aggregate analytics stay intact."""
     cid = _customer_id(customer_id)
     counts = retention.erase_customer(session, principal.tenant_id, cid)
-    audit.record(
+    audited(
         session,
-        actor_of(principal, request),
+        principal,
+        request,
         "customer.erase",
-        tenant_id=principal.tenant_id,
         target_type="customer",
         target_id=cid,
         detail=counts,
