@@ -367,6 +367,10 @@ for _command in keys_app.registered_commands:
     assert _command.callback is not None
     _command.callback = friendly(_command.callback)
 
+from kefu.cli_demo import demo_app  # noqa: E402
+
+app.add_typer(demo_app, name="demo")
+
 
 def main() -> None:
     app()

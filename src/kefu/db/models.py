@@ -1,5 +1,6 @@
 """Imports every table so `Base.metadata` is complete (for Alembic and tests)."""
 
+import kefu.backends.demo.models  # noqa: F401 - the demo operator's tables
 from kefu.accounts.models import Account, ApiKey, ConsoleSession
 from kefu.conversations.models import Conversation, Customer, Message, TurnEvent
 from kefu.db.base import Base

@@ -1,0 +1,1 @@
+"""Operator backends: the protocol (`base`), a demo backend in kefu's own database, HTTP."""
