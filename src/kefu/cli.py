@@ -360,15 +360,15 @@ for _name, _group in (
         assert _command.callback is not None
         _command.callback = friendly(_command.callback)
 
+from kefu.cli_demo import demo_app  # noqa: E402 - registered after `friendly` exists
+from kefu.cli_dialogue import flows_app, test_app  # noqa: E402
 from kefu.cli_keys import keys_app  # noqa: E402 - registered after `friendly` exists
 
-app.add_typer(keys_app, name="keys")
-for _command in keys_app.registered_commands:
-    assert _command.callback is not None
-    _command.callback = friendly(_command.callback)
-
-from kefu.cli_demo import demo_app  # noqa: E402
-
+for _name, _group in (("keys", keys_app), ("flows", flows_app), ("test", test_app)):
+    app.add_typer(_group, name=_name)
+    for _command in _group.registered_commands:
+        assert _command.callback is not None
+        _command.callback = friendly(_command.callback)
 app.add_typer(demo_app, name="demo")
 
 

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         False, description="Mark console cookies Secure (set when served over HTTPS)."
     )
+    backend: Literal["demo", "http", "none"] = Field(
+        "demo",
+        description="The operator backend flows act through: demo (tables in kefu's own "
+        "database, `kefu demo seed`), http (your REST API, see KEFU_BACKEND_CONFIG) or none.",
+    )
+    backend_config: Path | None = Field(
+        None, description="YAML describing the operator's REST API (for KEFU_BACKEND=http)."
+    )
 
     @property
     def effective_models_dir(self) -> Path:

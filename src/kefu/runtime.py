@@ -19,12 +19,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kefu.backends.factory import make_backend
 from kefu.config import Settings
 from kefu.conversations.engine import AnswerEngine, Trained
 from kefu.conversations.locks import ConversationLocks, LocalLocks, RedisLocks
 from kefu.conversations.service import ConversationService
 from kefu.db import migrate
 from kefu.db.engine import READ_ONLY, make_engine, make_session_factory
+from kefu.dialogue.skills import load_skills
 from kefu.errors import NotReady
 from kefu.knowledge.entities import entity_declarations
 from kefu.knowledge.service import ImportResult, seed_defaults
@@ -216,6 +218,8 @@ class Runtime:
             timezone=models.timezone,
             writes=sessions,
             models=ModelsDir(settings.effective_models_dir, models.embedder),
+            skills=load_skills(),
+            backend=make_backend(settings, engine),
         )
         service = ConversationService(
             engine,

@@ -12,13 +12,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.dialogue.pipeline import Pipeline
+from kefu.dialogue.skills import Skills
 from kefu.errors import KefuError
 from kefu.knowledge.service import load_knowledge, store_vectors
 from kefu.tenants.models import Tenant
@@ -62,6 +63,8 @@ class AnswerEngine:
         timezone: dt.tzinfo = dt.UTC,
         writes: sessionmaker[Session] | None = None,
         models: TrainedModels | None = None,
+        skills: Skills | None = None,
+        backend: Any = None,
     ) -> None:
         """`models`: where `kefu train` writes; a new intent model or FAQ fusion there is
         picked up like a knowledge change, without a restart."""
@@ -76,6 +79,8 @@ class AnswerEngine:
         self._entities = entities
         self._timezone = timezone
         self._models = models
+        self._skills = skills
+        self._backend = backend
         self._models_stamp = models.stamp() if models else ""
         self._check_interval = check_interval
         self._rebuild = threading.Lock()
@@ -107,7 +112,12 @@ class AnswerEngine:
             sentiment=self._sentiment,
             timezone=self._timezone,
         )
-        return Pipeline(engine, knowledge, self._threshold)
+        return Pipeline(engine, knowledge, self._threshold, self._skills, self._backend)
+
+    def use_backend(self, backend: Any) -> None:
+        """Swap the operator backend (tests inject failures; an operator reconfigures)."""
+        self._backend = backend
+        self._pipeline = self._build()
 
     @property
     def pipeline(self) -> Pipeline:

@@ -82,6 +82,8 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # kefu.dialogue.state.DialogueState as JSON: slots hold what customers typed, so encrypted.
+    dialogue: Mapped[str | None] = mapped_column(EncryptedText("conversations.dialogue"))
 
 
 class Message(Base):
@@ -118,6 +120,7 @@ class TurnEvent(Base):
     )
     language: Mapped[str] = mapped_column(String(8))
     decision: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))  # why the policy decided so
     intent: Mapped[str | None] = mapped_column(String(128))
     faq_entry_id: Mapped[str | None] = mapped_column(String(128))
     score: Mapped[float | None] = mapped_column(Float)
@@ -126,3 +129,32 @@ class TurnEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     __table_args__ = (Index("ix_turn_events_tenant_created", "tenant_id", "created_at"),)
+
+
+class TicketStatus(enum.StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class Ticket(Base):
+    """Work for a person that kefu itself keeps: a request the operator's system could not take
+    (timeout, error) so nothing the customer asked for is lost."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_tenant_status", "tenant_id", "status"),)
+
+    id: Mapped[str] = mapped_column(
+        String(32), primary_key=True
+    )  # KF + 8 hex, said to the customer
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("messages.id")
+    )
+    topic: Mapped[str] = mapped_column(String(128))  # the flow
+    reason: Mapped[str] = mapped_column(String(64))  # backend_timeout, backend_unavailable...
+    status: Mapped[TicketStatus] = mapped_column(
+        _enum(TicketStatus, "ticket_status"), default=TicketStatus.OPEN
+    )
+    detail: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

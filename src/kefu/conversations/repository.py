@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Connection, Table, bindparam, case, insert, select, update
 
 from kefu.conversations.models import Conversation as _Conversation
-from kefu.conversations.models import ConversationStatus, Message, Role, TurnEvent
+from kefu.conversations.models import ConversationStatus, Message, Role, Ticket, TurnEvent
 from kefu.db.base import UTCDateTime, utcnow
 
 _conv = cast(Table, _Conversation.__table__)
@@ -35,14 +35,15 @@ def _bump(**values: Any) -> Any:
             updated_at=bindparam("now", type_=UTCDateTime()),
             **values,
         )
-        .returning(_conv.c.last_seq, _conv.c.status, _conv.c.language)
+        .returning(_conv.c.last_seq, _conv.c.status, _conv.c.language, _conv.c.dialogue)
     )
 
 
 _RESERVE = _bump()
-_RESERVE_TURN = _bump(language=bindparam("language"))
+_RESERVE_TURN = _bump(language=bindparam("language"), dialogue=bindparam("dialogue"))
 _RESERVE_HANDOFF = _bump(
     language=bindparam("language"),
+    dialogue=bindparam("dialogue"),
     status=case(
         (_conv.c.status == ConversationStatus.BOT, ConversationStatus.WAITING_AGENT),
         else_=_conv.c.status,
@@ -54,12 +55,14 @@ _FIND_CLIENT_ID = select(_msg.c.id).where(
 )
 _INSERT_MESSAGE = insert(_msg).returning(_msg.c.id)
 _INSERT_TURN = insert(_turn)
+_INSERT_TICKET = insert(cast(Table, Ticket.__table__))
 
 
 class Reserved(NamedTuple):
     last_seq: int
     status: ConversationStatus
     language: str
+    dialogue: str | None = None  # the stored DialogueState, JSON
 
 
 def find_by_client_id(conn: Connection, conversation_id: uuid.UUID, client_id: str) -> int | None:
@@ -74,9 +77,11 @@ def reserve(
     count: int,
     language: str | None = None,
     handoff: bool = False,
+    dialogue: str | None = None,
 ) -> Reserved | None:
     """Take `count` sequence numbers (one UPDATE ... RETURNING, which also row-locks the
-    conversation on PostgreSQL). None if the conversation is missing or closed."""
+    conversation on PostgreSQL). None if the conversation is missing or closed. With a
+    `language` (a turn's replies), the dialogue state is stored in the same statement."""
     params: dict[str, Any] = {
         "cid": conversation_id,
         "tid": tenant_id,
@@ -86,9 +91,10 @@ def reserve(
     stmt = _RESERVE
     if language is not None:
         params["language"] = language
+        params["dialogue"] = dialogue
         stmt = _RESERVE_HANDOFF if handoff else _RESERVE_TURN
     row = conn.execute(stmt, params).one_or_none()
-    return None if row is None else Reserved(row[0], ConversationStatus(row[1]), row[2])
+    return None if row is None else Reserved(row[0], ConversationStatus(row[1]), row[2], row[3])
 
 
 def insert_message(
@@ -124,15 +130,19 @@ def insert_turn(conn: Connection, **values: Any) -> None:
     conn.execute(_INSERT_TURN, {"created_at": utcnow(), **values})
 
 
+def insert_ticket(conn: Connection, **values: Any) -> None:
+    conn.execute(_INSERT_TICKET, {"created_at": utcnow(), "status": "open", **values})
+
+
 _RESERVE_CLOSED = (
     update(_conv)
     .where(_conv.c.id == bindparam("cid"))
     .values(last_seq=_conv.c.last_seq + bindparam("by"))
-    .returning(_conv.c.last_seq, _conv.c.status, _conv.c.language)
+    .returning(_conv.c.last_seq, _conv.c.status, _conv.c.language, _conv.c.dialogue)
 )
 
 
 def reserve_closed(conn: Connection, conversation_id: uuid.UUID, count: int) -> Reserved:
     """Sequence numbers for replies to a message whose conversation closed meanwhile."""
     row = conn.execute(_RESERVE_CLOSED, {"cid": conversation_id, "by": count}).one()
-    return Reserved(row[0], ConversationStatus(row[1]), row[2])
+    return Reserved(row[0], ConversationStatus(row[1]), row[2], row[3])

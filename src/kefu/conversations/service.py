@@ -11,7 +11,7 @@ retry answers it (its replies then follow any messages stored in between).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -31,6 +31,7 @@ from kefu.conversations.models import (
 )
 from kefu.db.base import utcnow
 from kefu.dialogue.pipeline import ConversationState, TurnResult
+from kefu.dialogue.state import DialogueState
 from kefu.errors import Conflict, InvalidInput, NotFound
 from kefu.privacy.crypto import blind_index, keyring_of
 from kefu.privacy.pii import PiiDetector
@@ -71,6 +72,8 @@ class ConversationService:
         self.max_chars = max_chars
         self.default_language = default_language
         self.pii = pii or pack_detector()
+        # Called with every turn's full result (story tests; the handoff event bus later).
+        self.observers: list[Callable[[TurnResult], None]] = []
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -139,6 +142,8 @@ class ConversationService:
                 customer_id=customer.id,
                 language=language or self.default_language,
                 channel=channel,
+                # The flows act for this customer at the operator's backend.
+                dialogue=DialogueState(customer=customer_external_id, name=customer_name).to_json(),
             )
             session.add(conv)
         return conv
@@ -165,7 +170,10 @@ class ConversationService:
                 return stored
             message, state = stored
             result = self.bot.pipeline.handle(message.text, state)
-            return self._store_turn(message, result)
+            posted = self._store_turn(message, result)
+            for observe in self.observers:
+                observe(result)
+            return posted
 
     def _validate(self, text: str, client_message_id: str | None) -> str:
         if not isinstance(text, str):
@@ -208,7 +216,11 @@ class ConversationService:
                     text=text,
                     client_message_id=client_message_id,
                 )
-                return message, ConversationState(reserved.status.value, reserved.language)  # type: ignore[arg-type]
+                return message, ConversationState(
+                    reserved.status.value,
+                    reserved.language,  # type: ignore[arg-type]
+                    reserved.dialogue,
+                )
         with self.sessions.begin() as session:
             if found:
                 assert client_message_id is not None
@@ -229,7 +241,7 @@ class ConversationService:
         ).one()
         if self._answered(session, existing):
             return Posted(existing, self._replies(session, existing), conv.status, duplicate=True)
-        return existing, ConversationState(conv.status.value, conv.language)  # type: ignore[arg-type]
+        return existing, ConversationState(conv.status.value, conv.language, conv.dialogue)  # type: ignore[arg-type]
 
     def _answered(self, session: Session, message: Message) -> bool:
         return (
@@ -268,6 +280,7 @@ class ConversationService:
                 count,
                 language=result.parse.language,
                 handoff=result.wants_handoff,
+                dialogue=result.state,
             )
             if reserved is None:  # closed while we were answering: keep the answer anyway
                 reserved = repository.reserve_closed(conn, message.conversation_id, count)
@@ -293,11 +306,27 @@ class ConversationService:
                 message_id=message.id,
                 language=result.parse.language,
                 decision=decision.kind.value,
+                reason=decision.reason or None,
                 intent=result.parse.intent,
                 faq_entry_id=decision.entry_id,
                 score=decision.score,
                 # Turn events feed analytics and are not encrypted: PII masked here.
-                understanding=redact_understanding(result.parse.summary(), message.text, self.pii),
+                understanding={
+                    **redact_understanding(result.parse.summary(), message.text, self.pii),
+                    "dialogue": result.event(),
+                },
                 latency_ms=round(result.latency_ms, 3),
             )
+            for effect in result.effects:
+                if effect.get("kind") == "ticket":
+                    repository.insert_ticket(
+                        conn,
+                        id=effect["ticket_id"],
+                        tenant_id=self.tenant_id,
+                        conversation_id=message.conversation_id,
+                        message_id=message.id,
+                        topic=effect["topic"],
+                        reason=effect["reason"],
+                        detail=effect.get("detail"),
+                    )
             return Posted(message, replies, reserved.status, duplicate=False)

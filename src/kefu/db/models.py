@@ -2,7 +2,7 @@
 
 import kefu.backends.demo.models  # noqa: F401 - the demo operator's tables
 from kefu.accounts.models import Account, ApiKey, ConsoleSession
-from kefu.conversations.models import Conversation, Customer, Message, TurnEvent
+from kefu.conversations.models import Conversation, Customer, Message, Ticket, TurnEvent
 from kefu.db.base import Base
 from kefu.knowledge.models import KnowledgeEntryRow, KnowledgePackRow
 from kefu.privacy.audit import AuditEvent
@@ -20,5 +20,6 @@ __all__ = [
     "KnowledgePackRow",
     "Message",
     "Tenant",
+    "Ticket",
     "TurnEvent",
 ]

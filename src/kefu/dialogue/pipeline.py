@@ -1,26 +1,46 @@
-"""The answer pipeline: normalise -> understand -> decide -> respond.
+"""The answer pipeline: normalise -> understand -> decide -> act -> respond.
 
-Policy: answer the best FAQ when retrieval advises it (thresholds learned on development data,
-or a fixed `threshold` when the operator sets one), hand over when the answer is a handoff
-entry, offer the closest entries as quick replies when they are too close to call, otherwise
-fall back to a reply saying what the bot can do. While a human agent owns the conversation the
-bot stays silent.
+The policy, in this order (the first that applies decides the turn; its reason is recorded):
+1. `safety`: someone may be hurt or in danger -> a person at once, urgent priority;
+   `human_request`: the customer asks for a person -> handoff;
+2. the active flow: `cancel` ("算了"), `correction`, `slot` (the answer to its question),
+   `digression` (an FAQ question mid-flow is answered and the flow resumes), `switch` (another
+   flow's intent, stacked), `reprompt` (ask again; too many tries offers a person);
+3. `follow_up` rewrites an elliptical question ("那押金呢?") with the last topic, then
+   `intent`: an intent that starts a flow;
+4. `faq`: an FAQ answer (or `faq_flow`: the flow an FAQ entry starts, or `faq_handoff`);
+5. `clarify`: the top candidates as quick replies;
+6. `fallback`: ask to rephrase; `fallback_repeated` offers a person.
+While a human agent owns the conversation the bot stays silent (`agent_owns`).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from kefu.backends.base import BackendError
+from kefu.dialogue import context as ctx
+from kefu.dialogue.runner import FlowRunner, Turn
+from kefu.dialogue.skills import Skills
+from kefu.dialogue.state import DialogueState, Topic
 from kefu.i18n import has, t
 from kefu.knowledge.bank import KnowledgeBase
-from kefu.understanding.parse import Lang, Parse, Understander
+from kefu.understanding.parse import FaqCandidate, Lang, Parse, Understander
+
+logger = logging.getLogger(__name__)
+FOLLOW_UP_MAX = 24  # characters: longer messages are questions of their own
+SKILL_MARGIN = 0.08  # an FAQ candidate of the conversation's current skill wins within this
+UPSET_BELOW = 0.02  # P(positive) under which a negative message reads as upset
 
 
 class DecisionKind(StrEnum):
     ANSWER = "answer"
+    FLOW = "flow"  # a flow asked, acted or finished
     HANDOFF = "handoff"
     FALLBACK = "fallback"
     CLARIFY = "clarify"  # offer the top candidates
@@ -31,6 +51,7 @@ class DecisionKind(StrEnum):
 class ConversationState:
     status: str  # kefu.conversations.models.ConversationStatus value
     language: Lang
+    dialogue: str | None = None  # the stored DialogueState (JSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +60,8 @@ class Decision:
     entry_id: str | None = None
     score: float | None = None
     options: tuple[str, ...] = ()  # entry ids offered when clarifying
+    reason: str = ""
+    flow: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,30 +76,248 @@ class TurnResult:
     decision: Decision
     replies: tuple[Reply, ...]
     latency_ms: float
+    state: str | None = None  # the DialogueState to store, JSON
+    effects: tuple[dict[str, Any], ...] = ()  # tickets to store with the turn
+    trace: dict[str, Any] = field(default_factory=dict)  # responses, actions, slots, flow
 
     @property
     def wants_handoff(self) -> bool:
         return self.decision.kind is DecisionKind.HANDOFF
 
+    def event(self) -> dict[str, Any]:
+        """What the turn event records of the dialogue (slot names, not their values: PII)."""
+        return {
+            "reason": self.decision.reason,
+            "flow": self.trace.get("flow"),
+            "step": self.trace.get("step"),
+            "outcome": self.trace.get("outcome"),
+            "responses": self.trace.get("responses", []),
+            "actions": self.trace.get("actions", []),
+            "slots": sorted(self.trace.get("slots", {})),
+            "tone": self.trace.get("tone"),
+            "handoff": self.trace.get("handoff"),
+        }
+
+
+def tone_of(parse: Parse) -> str:
+    s = parse.sentiment
+    if s is None or s.polarity != "negative":
+        return "neutral"
+    # Anger words, or a message the model is all but certain is negative. Plain bad news
+    # ("锁不上一直计费") is negative too, and deserves help, not an apology ritual.
+    angry = s.levels.get("anger") in ("weak", "strong")
+    return "upset" if angry or s.positive < UPSET_BELOW else "neutral"
+
 
 class Pipeline:
     def __init__(
-        self, understander: Understander, knowledge: KnowledgeBase, threshold: float | None
+        self,
+        understander: Understander,
+        knowledge: KnowledgeBase,
+        threshold: float | None,
+        skills: Skills | None = None,
+        backend: Any = None,
     ):
         self.understander = understander
         self.knowledge = knowledge
         self.threshold = threshold
+        self.skills = skills or Skills.empty()
+        self.backend = backend
+        self.runner = FlowRunner(
+            self.skills.flows, self.skills.responses, self.skills.actions, backend
+        )
 
     def handle(self, text: str, state: ConversationState) -> TurnResult:
         started = time.perf_counter()
         parse = self.understander.parse(text, state.language)
-        decision = self.decide(parse, state)
-        replies = self.respond(decision, parse.language, state)
-        return TurnResult(parse, decision, replies, (time.perf_counter() - started) * 1000)
-
-    def decide(self, parse: Parse, state: ConversationState) -> Decision:
+        dialogue = DialogueState.from_json(state.dialogue)
+        dialogue.turn += 1
+        turn = Turn(parse, dialogue, tone="upset" if tone_of(parse) == "upset" else "neutral")
         if state.status == "with_agent":
-            return Decision(DecisionKind.SILENT)
+            decision = Decision(DecisionKind.SILENT, reason="agent_owns")
+        else:
+            try:
+                self._profile(dialogue)
+                decision = self.decide(turn, state)
+                self._adapt_tone(turn, decision)
+            except Exception:
+                # A bug in a flow, template or action must cost the customer one apology,
+                # not the conversation: say so, forget the flow, keep the message stored.
+                logger.exception("dialogue failed on turn %d", dialogue.turn)
+                dialogue.frames.clear()
+                dialogue.options, dialogue.options_slot = [], None
+                turn.replies[:] = [(t("error.dialogue", parse.language), {"kind": "error"})]
+                turn.effects.clear()
+                decision = Decision(DecisionKind.FALLBACK, reason="error")
+        if decision.kind is not DecisionKind.FALLBACK:
+            dialogue.fallbacks = 0
+        dialogue.remember(
+            {"turn": dialogue.turn, "decision": decision.kind.value, "reason": decision.reason,
+             "intent": turn.parse.intent, "faq": decision.entry_id, "flow": decision.flow}
+        )  # fmt: skip
+        active = dialogue.active
+        trace = {
+            "flow": decision.flow or (active.flow if active else None),
+            "step": active.step if active else None,
+            "outcome": turn.outcome,
+            "responses": turn.responses,
+            "actions": turn.actions,
+            "slots": turn.filled,
+            "tone": turn.tone,
+            "handoff": turn.handoff,
+        }
+        return TurnResult(
+            turn.parse,
+            decision,
+            tuple(Reply(text, payload) for text, payload in turn.replies),
+            (time.perf_counter() - started) * 1000,
+            dialogue.to_json(),
+            tuple(turn.effects),
+            trace,
+        )
+
+    # -- the policy -----------------------------------------------------------------------
+
+    def decide(self, turn: Turn, state: ConversationState) -> Decision:
+        parse, ds = turn.parse, turn.state
+        norm = parse.normalized
+        if ctx.mentions("safety", norm):
+            return self._handoff(turn, state, "safety", "urgent", "common.handoff.safety")
+        top = parse.top
+        if (
+            ctx.mentions("human", norm)
+            or parse.intent == "common.human_agent"
+            or (
+                top is not None
+                and top.entry_id == "common.human_agent"
+                and parse.faq_outcome == "answer"
+            )
+        ):
+            return self._handoff(turn, state, "human_request", "normal", "common.handoff.human")
+        context = ds.active.flow if ds.active else (ds.topic.id if ds.topic else None)
+        if context and len(parse.faq) > 1:
+            turn.parse = parse = replace(
+                parse, faq=self._in_skill(parse.faq, context.split(".")[0])
+            )
+        if ds.active is not None:
+            return self._in_flow(turn, state)
+        if ds.topic is not None and len(norm) <= FOLLOW_UP_MAX and (subject := ctx.follow_up(norm)):
+            turn.parse = self._follow_up(subject, ds.topic, parse.language)
+            decision = self._open(turn, state, follow_up=True)
+            turn.parse = _keep_original(turn.parse, parse)
+            return decision
+        return self._open(turn, state)
+
+    def _in_skill(
+        self, candidates: tuple[FaqCandidate, ...], skill: str
+    ) -> tuple[FaqCandidate, ...]:
+        """Rank a close candidate of the skill the conversation is in first: "what about the
+        deposit?" during a bike refund is the bike deposit, not a flat's security deposit."""
+        entries = self.knowledge.entries
+        top = candidates[0]
+        if top.entry_id in entries and entries[top.entry_id].skill == skill:
+            return candidates
+        for c in candidates[1:]:
+            if c.score < top.score - SKILL_MARGIN:
+                break
+            if c.entry_id in entries and entries[c.entry_id].skill == skill:
+                return (c, *(x for x in candidates if x is not c))
+        return candidates
+
+    def _follow_up(self, subject: str, topic: Topic, lang: Lang) -> Parse:
+        """ "那押金呢?" after a ride refund: the same question about a new subject. Understood
+        as subject + the last question, minus the last topic itself (asking "what about X"
+        means something other than what was just answered), and an FAQ candidate must be
+        about the subject."""
+        rewritten = self.understander.parse(f"{subject} {topic.text}", lang)
+
+        def same(flow: str | None, entry: str | None = None) -> bool:
+            return topic.id in (flow, entry)
+
+        intent = rewritten.intent
+        if same(self.skills.flow_for_intent(intent)):
+            intent = None
+        words = [w for w in re.split(r"\s+|(?<=[a-z])(?=[^a-z])", subject.lower()) if len(w) >= 2]
+        words = [w for w in words if w not in ("the", "my", "your", "about")] or [subject.lower()]
+        about = tuple(
+            c
+            for c in rewritten.faq
+            if not same(self.skills.flow_for_faq(c.entry_id), c.entry_id)
+            and any(w in c.matched.lower() for w in words)
+        )
+        if intent is None and not about:
+            return self.understander.parse(subject, lang)  # no context helps: the subject alone
+        return replace(
+            rewritten, intent=intent, faq=about, faq_outcome="answer" if about else "none"
+        )
+
+    def _open(self, turn: Turn, state: ConversationState, follow_up: bool = False) -> Decision:
+        prefix = "follow_up_" if follow_up else ""
+        parse = turn.parse
+        flow = self.skills.flow_for_intent(parse.intent)
+        top = parse.top
+        # An intent starts its flow, unless an FAQ entry matches the message better than the
+        # intent classifier is sure ("我想退押金": the deposit entry, not a ride refund).
+        faq_wins = (
+            top is not None
+            and parse.faq_outcome == "answer"
+            and top.score > parse.intent_confidence
+        )
+        if flow is not None and not faq_wins:
+            return self._start(turn, flow, prefix + "intent")
+        return self._faq(turn, state, prefix)
+
+    def _start(self, turn: Turn, flow: str, reason: str) -> Decision:
+        turn.state.topic = Topic("flow", flow, turn.parse.text[:200])
+        self.runner.start(turn, flow)
+        return Decision(
+            DecisionKind.HANDOFF if turn.handoff else DecisionKind.FLOW, reason=reason, flow=flow
+        )
+
+    def _in_flow(self, turn: Turn, state: ConversationState) -> Decision:
+        parse, ds = turn.parse, turn.state
+        frame = ds.active
+        assert frame is not None
+        flow = frame.flow
+        if ctx.whole("cancel", parse.normalized) or (
+            parse.intent == "common.cancel" and self.skills.flow_for_intent(parse.intent) is None
+        ):
+            self.runner.cancel(turn)
+            return Decision(DecisionKind.FLOW, reason="cancel", flow=flow)
+        if self.runner.answer(turn):
+            kind = DecisionKind.HANDOFF if turn.handoff else DecisionKind.FLOW
+            reason = "correction" if "common.flow.corrected" in turn.responses else "slot"
+            return Decision(kind, reason=reason, flow=flow)
+        if ds.topic is not None and (subject := ctx.follow_up(parse.normalized)):
+            original = parse
+            parse = self._follow_up(subject, ds.topic, parse.language)
+            parse = replace(
+                parse, faq=self._in_skill(parse.faq, flow.split(".")[0]) if parse.faq else ()
+            )
+            turn.parse = _keep_original(parse, original)
+        other = self.skills.flow_for_intent(parse.intent)
+        if other is not None and other != flow:
+            return self._start(turn, other, "switch")
+        top = parse.top
+        if (
+            top is not None
+            and parse.faq_outcome == "answer"
+            and top.entry_id in self.knowledge.entries
+        ):
+            entry = self.knowledge.entries[top.entry_id]
+            if entry.action != "handoff" and self.skills.flow_for_faq(entry.id) != flow:
+                self._say_faq(turn, entry.id)
+                self.runner.resume(turn)
+                return Decision(
+                    DecisionKind.ANSWER, entry.id, top.score, reason="digression", flow=flow
+                )
+        self.runner.reprompt(turn)
+        kind = DecisionKind.FLOW if ds.active is not None else DecisionKind.FALLBACK
+        return Decision(kind, reason="reprompt" if ds.active else "too_many_tries", flow=flow)
+
+    def _faq(self, turn: Turn, state: ConversationState, prefix: str = "") -> Decision:
+        parse, ds = turn.parse, turn.state
+        lang = parse.language
         top = parse.top
         known = [c for c in parse.faq if c.entry_id in self.knowledge.entries]
         if self.threshold is not None:
@@ -84,43 +325,122 @@ class Pipeline:
         else:
             outcome = parse.faq_outcome
         if outcome == "clarify" and len(known) > 1:
+            options = [
+                {"title": self.knowledge.entries[c.entry_id].question.get(lang), "faq": c.entry_id}
+                for c in known
+            ]
+            lines = "\n".join(f"{n}. {o['title']}" for n, o in enumerate(options, 1))
+            turn.replies.append(
+                (t("clarify", lang, options=lines), {"kind": "clarify", "quick_replies": options})
+            )
             return Decision(
                 DecisionKind.CLARIFY,
                 score=top.score if top else None,
                 options=tuple(c.entry_id for c in known),
+                reason=prefix + "clarify",
             )
         if top is None or outcome == "none" or top.entry_id not in self.knowledge.entries:
-            return Decision(DecisionKind.FALLBACK, score=top.score if top else None)
+            return self._fallback(turn, top.score if top else None, prefix)
         entry = self.knowledge.entries[top.entry_id]
-        kind = DecisionKind.HANDOFF if entry.action == "handoff" else DecisionKind.ANSWER
-        return Decision(kind, entry.id, top.score)
-
-    def respond(
-        self, decision: Decision, lang: Lang, state: ConversationState
-    ) -> tuple[Reply, ...]:
-        if decision.kind is DecisionKind.SILENT:
-            return ()
-        if decision.kind is DecisionKind.FALLBACK:
-            # Skills without a catalog description are left out rather than shown as raw keys.
-            described = [f"skill.{s}" for s in self.knowledge.skills if has(f"skill.{s}", lang)]
-            if not described:
-                return (Reply(t("fallback.plain", lang), {"kind": "fallback"}),)
-            topics = t("topics.separator", lang).join(t(key, lang) for key in described)
-            return (Reply(t("fallback", lang, topics=topics), {"kind": "fallback"}),)
-        if decision.kind is DecisionKind.CLARIFY:
-            options = [
-                {"title": self.knowledge.entries[i].question.get(lang), "faq": i}
-                for i in decision.options
-            ]
-            lines = "\n".join(f"{n}. {o['title']}" for n, o in enumerate(options, 1))
-            return (
-                Reply(
-                    t("clarify", lang, options=lines),
-                    {"kind": "clarify", "quick_replies": options},
-                ),
+        flow = self.skills.flow_for_faq(entry.id)
+        if flow is not None and self.skills.flows[flow].needs_customer and not ds.customer:
+            flow = None  # the entry's own answer serves a visitor better than "please sign in"
+        if flow is not None:
+            decision = self._start(turn, flow, prefix + "faq_flow")
+            return Decision(decision.kind, entry.id, top.score, reason=decision.reason, flow=flow)
+        ds.topic = Topic("faq", entry.id, parse.text[:200])
+        if entry.action == "handoff":
+            if state.status == "waiting_agent":
+                turn.replies.append((t("handoff.already_waiting", lang), {"kind": "handoff"}))
+            else:
+                self._say_faq(turn, entry.id, kind="handoff")
+            turn.handoff = {"reason": f"faq:{entry.id}", "priority": "normal"}
+            return Decision(
+                DecisionKind.HANDOFF, entry.id, top.score, reason=prefix + "faq_handoff"
             )
-        assert decision.entry_id is not None
-        if decision.kind is DecisionKind.HANDOFF and state.status == "waiting_agent":
-            return (Reply(t("handoff.already_waiting", lang), {"kind": "handoff"}),)
-        text = self.knowledge.render(decision.entry_id, lang)
-        return (Reply(text, {"kind": decision.kind.value, "faq": decision.entry_id}),)
+        self._say_faq(turn, entry.id)
+        return Decision(DecisionKind.ANSWER, entry.id, top.score, reason=prefix + "faq")
+
+    def _say_faq(self, turn: Turn, entry_id: str, kind: str = "answer") -> None:
+        text = self.knowledge.render(entry_id, turn.parse.language)
+        turn.replies.append((text, {"kind": kind, "faq": entry_id}))
+
+    def _fallback(self, turn: Turn, score: float | None, prefix: str) -> Decision:
+        lang = turn.parse.language
+        turn.state.fallbacks += 1
+        described = [f"skill.{s}" for s in self.knowledge.skills if has(f"skill.{s}", lang)]
+        if described:
+            topics = t("topics.separator", lang).join(t(key, lang) for key in described)
+            text = t("fallback", lang, topics=topics)
+        else:
+            text = t("fallback.plain", lang)
+        payload: dict[str, Any] = {"kind": "fallback"}
+        reason = prefix + "fallback"
+        if turn.state.fallbacks >= 2:
+            payload["quick_replies"] = [_human_button(lang)]
+            reason = prefix + "fallback_repeated"
+        turn.replies.append((text, payload))
+        return Decision(DecisionKind.FALLBACK, score=score, reason=reason)
+
+    def _handoff(
+        self, turn: Turn, state: ConversationState, reason: str, priority: str, response: str
+    ) -> Decision:
+        turn.state.frames.clear()
+        turn.state.options, turn.state.options_slot = [], None
+        if state.status == "waiting_agent" and reason != "safety":
+            turn.replies.append((t("handoff.already_waiting", turn.lang), {"kind": "handoff"}))
+        elif response in self.skills.responses:
+            self.runner.say(turn, response)
+            text, payload = turn.replies[-1]
+            turn.replies[-1] = (text, {**payload, "kind": "handoff"})
+        else:
+            turn.replies.append((t("handoff.already_waiting", turn.lang), {"kind": "handoff"}))
+        turn.handoff = {"reason": reason, "priority": priority}
+        return Decision(DecisionKind.HANDOFF, reason=reason)
+
+    # -- personalisation and tone ---------------------------------------------------------
+
+    def _profile(self, ds: DialogueState) -> None:
+        """The operator's profile of a known customer, fetched once per conversation."""
+        if ds.profile is not None or not ds.customer or self.backend is None:
+            return
+        try:
+            profile = self.backend.customer_profile(ds.customer)
+        except BackendError:
+            ds.profile = {}  # greet without a name rather than fail or retry every turn
+            return
+        ds.profile = {"name": profile.name, "tier": profile.tier, "language": profile.language}
+
+    def _adapt_tone(self, turn: Turn, decision: Decision) -> None:
+        """An upset customer gets an apology first and a button to a person."""
+        if turn.tone != "upset" or not turn.replies or decision.kind is DecisionKind.HANDOFF:
+            return
+        if "common.tone.apology" in self.skills.responses:
+            first_text, first_payload = turn.replies[0]
+            apology = self.skills.responses.render(
+                "common.tone.apology", turn.lang, {}, turn=turn.state.turn
+            ).text
+            if not turn.responses or not self.skills.responses.has_upset(turn.responses[0]):
+                turn.replies[0] = (f"{apology}{first_text}", first_payload)
+        text, payload = turn.replies[-1]
+        buttons = [b for b in payload.get("quick_replies", []) if b.get("action") != "handoff"]
+        turn.replies[-1] = (
+            text,
+            {**payload, "quick_replies": [*buttons, _human_button(turn.lang)]},
+        )
+
+
+def _human_button(lang: str) -> dict[str, str]:
+    return {"title": t("button.human", lang), "send": t("button.human", lang), "action": "handoff"}
+
+
+def _keep_original(rewritten: Parse, original: Parse) -> Parse:
+    """A follow-up is decided on the rewritten question but recorded as what was typed."""
+    return replace(
+        rewritten,
+        text=original.text,
+        normalized=original.normalized,
+        tokens=original.tokens,
+        entities=original.entities,
+        extras={**rewritten.extras, "follow_up": True},
+    )

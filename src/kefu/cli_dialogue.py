@@ -1,0 +1,124 @@
+"""`kefu flows validate` and `kefu test stories`: check the dialogue before customers do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kefu.cli_nlu import JsonOpt, err, out
+from kefu.knowledge.pack import PackError
+
+flows_app = typer.Typer(help="Dialogue flows (skills/*/flows.yaml).", no_args_is_help=True)
+test_app = typer.Typer(help="Conversation tests.", no_args_is_help=True)
+
+
+@flows_app.command("validate")
+def flows_validate(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="flows.yaml files (default: every bundled skill's)."),
+    ] = None,
+    responses: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--responses",
+            help="responses.yaml files (default: the bundled ones plus any beside PATHS).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check flows: structure (every step does one thing, targets exist, expressions parse)
+    and references (responses, actions, sub-flows, entity types, intents, FAQ entries).
+    Errors name the file, line, flow and step."""
+    from kefu.dialogue.responses import default_response_paths
+    from kefu.dialogue.skills import Skills
+    from kefu.knowledge.entities import entity_declarations
+    from kefu.knowledge.intents import default_intent_paths, load_intents
+    from kefu.knowledge.pack import default_pack_paths, load_packs
+    from kefu.understanding.entities import BUILTIN_TYPES
+
+    response_paths = list(responses or default_response_paths())
+    if responses is None:
+        for path in paths or []:
+            beside = path.parent / "responses.yaml"
+            if beside.is_file() and beside.resolve() not in {p.resolve() for p in response_paths}:
+                response_paths.append(beside)
+    skills = Skills.load(paths, response_paths)
+    patterns, gazetteer = entity_declarations()
+    types = {
+        *BUILTIN_TYPES,
+        *(p.type for p in patterns),
+        getattr(gazetteer, "entity_type", "place"),
+    }
+    intents = {i.name for p in default_intent_paths() for i in load_intents(p).intents}
+    faq = {e.id for p in default_pack_paths() for pack in load_packs(p) for e in pack.entries}
+    problems = skills.check(types, intents, faq)
+    if problems:
+        raise PackError(problems)
+    steps = sum(len(f.steps) for f in skills.flows.values())
+    out.print(
+        f"{len(skills.flows)} flows, {steps} steps, {len(skills.responses.responses)} responses: OK"
+    )
+    if as_json:
+        out.print(json.dumps({"flows": len(skills.flows), "steps": steps, "problems": []}))
+
+
+@test_app.command("stories")
+def test_stories(
+    path: Annotated[
+        Path | None, typer.Argument(help="A stories file or folder (default: every bundled story).")
+    ] = None,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option("--models", help="Trained models to use (default: train afresh, ~10 s)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run conversation stories through a fresh database with the demo operator: every turn's
+    responses, intent, slots and backend calls are checked. Exit 1 if any story fails."""
+    from kefu.dialogue.stories import load_stories, story_paths
+    from kefu.stories import StoryRunner
+
+    stories = [s for p in story_paths(path) for s in load_stories(p)]
+    if not stories:
+        raise PackError([f"{path or 'skills'}: no stories found"])
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("preparing", total=len(stories))
+        runner = StoryRunner(models_dir=models_dir)
+        results = []
+        try:
+            for story in stories:
+                bar.update(task, description=story.name[:40])
+                results.append(runner.run(story))
+                bar.advance(task)
+        finally:
+            runner.close()
+    failed = [r for r in results if not r.passed]
+    for result in failed:
+        out.print(f"[red]FAIL[/red] {result.story.name}", highlight=False)
+        for problem in result.problems:
+            out.print(f"  {problem}", highlight=False, markup=False)
+    out.print(f"{len(results) - len(failed)} of {len(results)} stories passed")
+    if as_json:
+        out.print(
+            json.dumps(
+                {
+                    "passed": len(results) - len(failed),
+                    "failed": [{"story": r.story.name, "problems": r.problems} for r in failed],
+                },
+                ensure_ascii=False,
+            )
+        )
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Skill pack: knowledge, flows, responses and actions."""
