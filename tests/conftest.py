@@ -105,3 +105,14 @@ def start(client: TestClient, **body: object) -> tuple[str, dict[str, str]]:
     assert res.status_code == 201, res.text
     data = res.json()
     return data["id"], {"Authorization": f"Bearer {data['token']}"}
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory with the intent model trained on the bundled packs and the FAQ
+    fusion fitted (`kefu train`), made once per test session (~10 s)."""
+    from kefu.stories import StoryRunner
+
+    models = tmp_path_factory.mktemp("models")
+    StoryRunner(models_dir=models).close()  # trains into `models` on first use
+    return models

@@ -138,6 +138,10 @@ def serve(
     seeded = prepare_database(s)
     for result in seeded:
         out.print(f"loaded default knowledge pack {result.pack!r}: {result.created} entries")
+    if s.backend == "demo" and _seed_empty_demo(s):
+        out.print(
+            "seeded the demo operator (customers c-1001..c-1003 and a city; `kefu demo seed`)"
+        )
     if s.train_on_start and not (s.effective_models_dir / "intent" / "current").is_file():
         # In a child process: training imports scikit-learn, which the server needn't keep.
         out.print("training the intent model on the bundled packs (first start only) ...")
@@ -171,6 +175,26 @@ def serve(
     )
 
 
+def _seed_empty_demo(s: Settings) -> bool:
+    """A first start on the demo backend gets the demo city, so the flows have someone to
+    act for; an operator's own demo data (re-seeded or edited) is never replaced."""
+    from sqlalchemy import func, select
+
+    from kefu.backends.demo.models import DemoCustomer
+    from kefu.backends.demo.seed import seed
+    from kefu.db.engine import make_engine
+
+    engine = make_engine(s.effective_database_url)
+    try:
+        with engine.connect() as conn:
+            if conn.scalar(select(func.count()).select_from(DemoCustomer.__table__)):
+                return False
+        seed(engine)
+        return True
+    finally:
+        engine.dispose()
+
+
 def masked_log_config() -> dict[str, Any]:
     """uvicorn's logging, plus kefu's loggers, with PII masked in every record printed."""
     import copy
@@ -189,6 +213,14 @@ def masked_log_config() -> dict[str, Any]:
 @friendly
 def chat(
     language: Annotated[str | None, typer.Option("--lang", help="zh or en")] = None,
+    customer: Annotated[
+        str | None,
+        typer.Option(
+            "--customer",
+            help="Chat as this operator customer id (demo: c-1001, c-1002, c-1003), so flows "
+            "can look up rides and bookings.",
+        ),
+    ] = None,
 ) -> None:
     """Chat with the bot in the terminal (uses the local database; Ctrl-D to quit)."""
     from kefu.runtime import Runtime, prepare_database
@@ -199,7 +231,9 @@ def chat(
     prepare_database(s)
     runtime = Runtime.build(s)
     try:
-        conv = runtime.conversations.start(language=language, channel="cli")
+        conv = runtime.conversations.start(
+            language=language, channel="cli", customer_external_id=customer
+        )
         out.print("[dim]kefu chat — type your question; Ctrl-D or /quit to leave.[/dim]")
         while True:
             try:
@@ -222,6 +256,9 @@ def chat(
                 continue
             for reply in posted.replies:
                 out.print(f"[bold cyan]kefu[/bold cyan] {reply.text}", highlight=False)
+                buttons = [q["title"] for q in (reply.payload or {}).get("quick_replies", [])]
+                if buttons:
+                    out.print("[dim]  " + " | ".join(buttons) + "[/dim]", highlight=False)
             if posted.status.value == "waiting_agent":
                 out.print("[dim](waiting for a human agent)[/dim]")
     finally:

@@ -272,6 +272,7 @@ class Runtime:
         return checks
 
     def close(self) -> None:
+        self.conversations.bot.close()
         if self.redis is not None:
             self.redis.close()
         self.engine.dispose()

@@ -12,15 +12,15 @@ def responses() -> Responses:
 
 
 def test_variants_rotate_with_the_turn(responses: Responses) -> None:
-    first = responses.render("common.greet", "zh", {"name": "王小明"}, turn=0).text
-    second = responses.render("common.greet", "zh", {"name": "王小明"}, turn=1).text
+    first = responses.render("common.greet", "zh", {"name": "王小明", "tier": None}, turn=0).text
+    second = responses.render("common.greet", "zh", {"name": "王小明", "tier": None}, turn=1).text
     assert first != second
     assert first.startswith("王小明，您好")
 
 
 def test_an_upset_customer_gets_no_cheerful_greeting(responses: Responses) -> None:
-    calm = responses.render("common.greet", "en", {"name": None}, tone="neutral").text
-    upset = responses.render("common.greet", "en", {"name": None}, tone="upset").text
+    calm = responses.render("common.greet", "en", {"name": None, "tier": None}, tone="neutral").text
+    upset = responses.render("common.greet", "en", {"name": None, "tier": None}, tone="upset").text
     assert "sorry" in upset.lower() and "sorry" not in calm.lower()
 
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from kefu.conversations.models import Conversation, Customer, Message, TurnEvent
+from kefu.conversations.models import Conversation, Customer, Message, Ticket, TurnEvent
 from kefu.db.base import utcnow
 from kefu.privacy import retention
 from kefu.privacy.audit import AuditEvent
@@ -76,6 +76,7 @@ def test_anonymise_keeps_analytics_and_removes_identity(
         assert any("138****5678" in t for t in texts)
         old = session.scalars(select(Conversation).where(Conversation.customer_id.is_(None))).one()
         assert old.status.value == "closed"
+        assert old.dialogue is None  # slot values the customer typed go too
         events = session.scalars(select(TurnEvent).where(TurnEvent.conversation_id == old.id))
         for event in events:
             assert event.understanding.get("redacted") and "text_masked" not in event.understanding
@@ -96,12 +97,17 @@ def test_anonymise_keeps_analytics_and_removes_identity(
 
 def test_delete_mode_removes_old_conversations(client: TestClient, runtime: Runtime) -> None:
     _chat(client, "u-1", f"我的电话{PHONE}")
-    _chat(client, "u-1", "second conversation")
+    # u-1 is unknown to the (empty) demo operator: the deposit flow keeps a kefu ticket.
+    _chat(client, "u-1", "押金怎么退")
+    with runtime.system_sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 1
     _age(runtime, 10)
     _policy(runtime, 7, "delete")
     result = retention.purge_tenant(runtime.system_sessions, runtime.tenant.id, batch=1)
     assert result.conversations == 2 and result.messages >= 4
     assert _counts(runtime) == (0, 0, 0)
+    with runtime.system_sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 0
 
 
 def test_no_policy_keeps_everything(client: TestClient, runtime: Runtime) -> None:

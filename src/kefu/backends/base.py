@@ -7,6 +7,8 @@ fails with `BackendError(kind="bad_response")` at the seam, not deep inside a fl
 A backend knows nothing of dialogue: it takes ids and values and returns facts and decisions.
 Money is integer cents (`*_cents`) in the operator's currency; times are timezone-aware UTC.
 `customer` arguments are the operator's own customer id (`Customer.external_id` in kefu).
+`report_fault` and `create_ticket` also take reports from visitors kefu can't identify
+(`customer` then names no account, e.g. "anonymous"): a broken bike needs fixing whoever saw it.
 
 Failures are `BackendError` with a `kind` the dialogue layer turns into a clear message and a
 kefu-side ticket: `not_found` (an id that doesn't exist), `refused` (the operator said no, with a

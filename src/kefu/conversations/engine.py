@@ -114,6 +114,12 @@ class AnswerEngine:
         )
         return Pipeline(engine, knowledge, self._threshold, self._skills, self._backend)
 
+    def close(self) -> None:
+        """Release the backend's connections (an HTTP backend pools them)."""
+        close = getattr(self._backend, "close", None)
+        if callable(close):
+            close()
+
     def use_backend(self, backend: Any) -> None:
         """Swap the operator backend (tests inject failures; an operator reconfigures)."""
         self._backend = backend

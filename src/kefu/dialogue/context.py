@@ -128,5 +128,15 @@ def follow_up(normalized: str) -> str | None:
     return None
 
 
+_QUESTION = re.compile(
+    r"[?？]\s*$|吗\s*$|呢\s*$|^(?:怎么|如何|为什么|能不能|可不可以|可以|是否|有没有|哪里|几点)"
+    r"|^(?:is|are|can|could|do|does|how|what|where|when|why|will|should)\b"
+)
+
+
+def is_question(normalized: str) -> bool:
+    return _QUESTION.search(normalized.strip()) is not None
+
+
 def is_correction(normalized: str) -> bool:
     return mentions("correction", normalized) is not None

@@ -57,7 +57,14 @@ def _hhmm(value: Any) -> str | None:
     return f"{found[1]}:{found[2]}" if found else None
 
 
+def _otp(value: Any) -> str | None:
+    """A six-digit one-time code in an answer like "验证码是 246810"."""
+    found = re.search(r"(?<!\d)(\d{6})(?!\d)", str(value or ""))
+    return found[1] if found else None
+
+
 EXPRESSIONS.filters["last4"] = _last4
+EXPRESSIONS.filters["otp"] = _otp
 EXPRESSIONS.filters["hhmm"] = _hhmm
 
 
@@ -159,6 +166,10 @@ class Step(_Strict):
 
     @property
     def kind(self) -> str:
+        if self.handoff is not None:
+            return "handoff"  # "say, then hand off": the say is part of the handoff
+        if self.end is not None:
+            return "end"
         return next(k for k in STEP_KINDS if getattr(self, k) is not None)
 
     def expressions(self) -> Iterable[str]:

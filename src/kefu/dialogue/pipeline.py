@@ -25,17 +25,18 @@ from typing import Any
 
 from kefu.backends.base import BackendError
 from kefu.dialogue import context as ctx
+from kefu.dialogue.flows import YES_NO
 from kefu.dialogue.runner import FlowRunner, Turn
 from kefu.dialogue.skills import Skills
-from kefu.dialogue.state import DialogueState, Topic
+from kefu.dialogue.state import DialogueState, Option, Topic
 from kefu.i18n import has, t
 from kefu.knowledge.bank import KnowledgeBase
 from kefu.understanding.parse import FaqCandidate, Lang, Parse, Understander
 
 logger = logging.getLogger(__name__)
+CLARIFY = "#faq"  # options_slot of a clarification's choices
 FOLLOW_UP_MAX = 24  # characters: longer messages are questions of their own
 SKILL_MARGIN = 0.08  # an FAQ candidate of the conversation's current skill wins within this
-UPSET_BELOW = 0.02  # P(positive) under which a negative message reads as upset
 
 
 class DecisionKind(StrEnum):
@@ -101,12 +102,9 @@ class TurnResult:
 
 def tone_of(parse: Parse) -> str:
     s = parse.sentiment
-    if s is None or s.polarity != "negative":
-        return "neutral"
-    # Anger words, or a message the model is all but certain is negative. Plain bad news
-    # ("锁不上一直计费") is negative too, and deserves help, not an apology ritual.
-    angry = s.levels.get("anger") in ("weak", "strong")
-    return "upset" if angry or s.positive < UPSET_BELOW else "neutral"
+    # Anger, not mere negativity: "锁不上一直计费" or "取消预订" is bad news that deserves help,
+    # not an apology ritual; "气死我了" and "我很生气" deserve the apology.
+    return "upset" if s is not None and s.levels.get("anger") in ("weak", "strong") else "neutral"
 
 
 class Pipeline:
@@ -129,7 +127,7 @@ class Pipeline:
 
     def handle(self, text: str, state: ConversationState) -> TurnResult:
         started = time.perf_counter()
-        parse = self.understander.parse(text, state.language)
+        parse = _reply_language(self.understander.parse(text, state.language), state.language)
         dialogue = DialogueState.from_json(state.dialogue)
         dialogue.turn += 1
         turn = Turn(parse, dialogue, tone="upset" if tone_of(parse) == "upset" else "neutral")
@@ -194,6 +192,25 @@ class Pipeline:
             )
         ):
             return self._handoff(turn, state, "human_request", "normal", "common.handoff.human")
+        if state.status == "waiting_agent" and (
+            parse.intent == "common.greet"
+            or (top is not None and top.entry_id == "common.greeting")
+        ):
+            # Someone is coming: a "hello?" while queued gets the queue, not a new welcome.
+            turn.replies.append((t("handoff.already_waiting", turn.lang), {"kind": "handoff"}))
+            return Decision(DecisionKind.HANDOFF, reason="waiting_agent")
+        if ds.active is None and ds.options_slot == CLARIFY:
+            picked = self.runner.pick_option(turn)
+            ds.options, ds.options_slot = [], None
+            if picked in self.knowledge.entries:
+                turn.parse = parse = replace(
+                    parse,
+                    faq=(FaqCandidate(picked, 1.0, "exact", parse.normalized),),
+                    faq_outcome="answer",
+                    intent=None,
+                )
+                decision = self._faq(turn, state)
+                return replace(decision, reason="clarify_pick")
         context = ds.active.flow if ds.active else (ds.topic.id if ds.topic else None)
         if context and len(parse.faq) > 1:
             turn.parse = parse = replace(
@@ -255,17 +272,28 @@ class Pipeline:
         prefix = "follow_up_" if follow_up else ""
         parse = turn.parse
         flow = self.skills.flow_for_intent(parse.intent)
-        top = parse.top
-        # An intent starts its flow, unless an FAQ entry matches the message better than the
-        # intent classifier is sure ("我想退押金": the deposit entry, not a ride refund).
-        faq_wins = (
-            top is not None
+        faq_wins = self._faq_wins(parse)
+        if (
+            flow is not None
+            and self.skills.flows[flow].needs_customer
+            and not turn.state.customer
             and parse.faq_outcome == "answer"
-            and top.score > parse.intent_confidence
-        )
+        ):
+            faq_wins = True  # a visitor gets the FAQ's general answer, not "please sign in"
         if flow is not None and not faq_wins:
             return self._start(turn, flow, prefix + "intent")
         return self._faq(turn, state, prefix)
+
+    @staticmethod
+    def _faq_wins(parse: Parse) -> bool:
+        """An intent starts its flow, unless an FAQ entry matches the message at least as well
+        as the intent classifier is sure ("我想退押金": the deposit entry, not a ride refund)."""
+        top = parse.top
+        return (
+            top is not None
+            and parse.faq_outcome == "answer"
+            and top.score >= parse.intent_confidence
+        )
 
     def _start(self, turn: Turn, flow: str, reason: str) -> Decision:
         turn.state.topic = Topic("flow", flow, turn.parse.text[:200])
@@ -279,8 +307,19 @@ class Pipeline:
         frame = ds.active
         assert frame is not None
         flow = frame.flow
-        if ctx.whole("cancel", parse.normalized) or (
-            parse.intent == "common.cancel" and self.skills.flow_for_intent(parse.intent) is None
+        waiting = self.runner.waiting_for(turn)
+        # "不用了" answers a yes/no question ("keep the booking"); it only cancels elsewhere.
+        answers_yes_no = (
+            waiting is not None
+            and YES_NO in waiting.entity
+            and ctx.yes_no(parse.normalized) is not None
+        )
+        if not answers_yes_no and (
+            ctx.whole("cancel", parse.normalized)
+            or (
+                parse.intent == "common.cancel"
+                and self.skills.flow_for_intent(parse.intent) is None
+            )
         ):
             self.runner.cancel(turn)
             return Decision(DecisionKind.FLOW, reason="cancel", flow=flow)
@@ -296,9 +335,9 @@ class Pipeline:
             )
             turn.parse = _keep_original(parse, original)
         other = self.skills.flow_for_intent(parse.intent)
-        if other is not None and other != flow:
-            return self._start(turn, other, "switch")
         top = parse.top
+        if other is not None and other != flow and not self._faq_wins(parse):
+            return self._start(turn, other, "switch")
         if (
             top is not None
             and parse.faq_outcome == "answer"
@@ -330,6 +369,9 @@ class Pipeline:
                 for c in known
             ]
             lines = "\n".join(f"{n}. {o['title']}" for n, o in enumerate(options, 1))
+            # "第三个" or "3" next turn picks one (as would sending its title).
+            ds.options = [Option(str(o["title"]), str(o["faq"])) for o in options]
+            ds.options_slot = CLARIFY
             turn.replies.append(
                 (t("clarify", lang, options=lines), {"kind": "clarify", "quick_replies": options})
             )
@@ -421,7 +463,8 @@ class Pipeline:
                 "common.tone.apology", turn.lang, {}, turn=turn.state.turn
             ).text
             if not turn.responses or not self.skills.responses.has_upset(turn.responses[0]):
-                turn.replies[0] = (f"{apology}{first_text}", first_payload)
+                gap = "" if turn.lang == "zh" else " "
+                turn.replies[0] = (f"{apology}{gap}{first_text}", first_payload)
         text, payload = turn.replies[-1]
         buttons = [b for b in payload.get("quick_replies", []) if b.get("action") != "handoff"]
         turn.replies[-1] = (
@@ -432,6 +475,18 @@ class Pipeline:
 
 def _human_button(lang: str) -> dict[str, str]:
     return {"title": t("button.human", lang), "send": t("button.human", lang), "action": "handoff"}
+
+
+def _reply_language(parse: Parse, conversation: str) -> Parse:
+    """A message with at most one Latin word ("ok", "1pm", "BK20261124001") doesn't switch a
+    Chinese conversation's reply language to English."""
+    if (
+        parse.language != conversation
+        and parse.script not in ("zh", "mixed")
+        and len(re.findall(r"[a-z]{2,}", parse.normalized)) <= 1
+    ):
+        return replace(parse, language=conversation)  # type: ignore[arg-type]
+    return parse
 
 
 def _keep_original(rewritten: Parse, original: Parse) -> Parse:

@@ -65,6 +65,7 @@ class FlowRunner:
             "customer": state.customer,
             "name": (state.profile or {}).get("name") or state.name,
             "profile": state.profile or {},
+            "tier": (state.profile or {}).get("tier"),  # basic, plus, vip; None: unknown
             "verified": state.verified,
             "slots": {},
         }
@@ -132,6 +133,14 @@ class FlowRunner:
         self.run(turn)
         return True
 
+    def waiting_for(self, turn: Turn) -> Step | None:
+        """The ask step the active flow waits on, if any."""
+        frame = turn.state.active
+        if frame is None:
+            return None
+        step = self.flows[frame.flow].step(frame.step)
+        return step if step.ask else None
+
     def reprompt(self, turn: Turn) -> None:
         """The message didn't answer the question: ask again, or offer a person."""
         frame = turn.state.active
@@ -174,8 +183,11 @@ class FlowRunner:
                 parent.slots.setdefault(name, slot)
             parent.vars.update({k: v for k, v in frame.vars.items() if k != "last_outcome"})
             parent_flow = self.flows[parent.flow]
-            parent.step = parent_flow.after(parent.step) or parent.step
-            self.run(turn)
+            if parent_flow.step(parent.step).kind == "flow":  # it called this one: carry on
+                parent.step = parent_flow.after(parent.step) or parent.step
+                self.run(turn)
+            else:  # this one interrupted it at a question: ask that again
+                self.resume(turn)
 
     # -- the step machine -----------------------------------------------------------------
 
@@ -200,7 +212,9 @@ class FlowRunner:
     def _do(self, turn: Turn, flow: Flow, frame: Frame, step: Step) -> str | None:
         """Run one step; return the next step id, None at the end, or 'wait' for input."""
         after = flow.after(step.id)
-        if step.ask is not None:
+        kind = step.kind
+        if kind == "ask":
+            assert step.ask is not None
             if step.ask in frame.slots:
                 return after
             if step.options is not None and step.options.auto_single:
@@ -212,33 +226,37 @@ class FlowRunner:
             self.say(turn, step.prompt or "common.flow.reprompt", frame)
             self._offer_options(turn, step, frame)
             return "wait"
-        if step.say is not None:
+        if kind == "say":
+            assert step.say is not None
             self.say(turn, step.say, frame)
             return after
-        if step.call is not None:
+        if kind == "call":
             return self._call(turn, flow, frame, step, after)
-        if step.branch is not None:
+        if kind == "branch":
+            assert step.branch is not None
             for branch in step.branch:
                 if self.evaluate(branch.if_, turn, frame):
                     return branch.goto
             return step.else_
-        if step.flow is not None:
+        if kind == "flow":
+            assert step.flow is not None
             frame.step = step.id
             self.start(turn, step.flow)
             return "wait"  # the sub-flow runs; finishing it moves this frame on
-        if step.handoff is not None:
+        if kind == "handoff":
             if step.say:
                 self.say(turn, step.say, frame)
             turn.handoff = {"reason": step.handoff, "priority": step.priority, "flow": flow.name}
             while turn.state.frames:
                 self.finish(turn, "handed_off", quiet=True)
             return "wait"
-        if step.end is not None:
+        if kind == "end":
+            assert step.end is not None
             if step.say:
                 self.say(turn, step.say, frame)
             self.finish(turn, step.end)
             return "wait"
-        raise AssertionError(step.kind)
+        raise AssertionError(kind)
 
     def _call(
         self, turn: Turn, flow: Flow, frame: Frame, step: Step, after: str | None
@@ -344,7 +362,7 @@ class FlowRunner:
         norm = parse.normalized
         state = turn.state
         if state.options and state.options_slot == step.ask and allow_text:
-            picked = self._pick_option(turn)
+            picked = self.pick_option(turn)
             if picked is not None:
                 return picked
         if step.choices:
@@ -361,7 +379,9 @@ class FlowRunner:
                         return answer
                 continue
             if entity_type == TEXT_SLOT:
-                if allow_text:
+                # Free text takes anything but a question the FAQ can answer: that is a
+                # digression ("is there parking?" while asked where they come from).
+                if allow_text and not (parse.faq_outcome == "answer" and ctx.is_question(norm)):
                     return parse.text.strip()
                 continue
             for entity in parse.entities:
@@ -369,7 +389,7 @@ class FlowRunner:
                     return entity.value
         return None
 
-    def _pick_option(self, turn: Turn) -> str | None:
+    def pick_option(self, turn: Turn) -> str | None:
         options = turn.state.options
         norm = turn.parse.normalized.strip()
         for option in options:

@@ -31,6 +31,7 @@ from kefu.conversations.models import (
     Customer,
     Message,
     Role,
+    Ticket,
     TurnEvent,
 )
 from kefu.db.base import utcnow
@@ -112,6 +113,14 @@ def _anonymise_conversations(
     for event in session.scalars(select(TurnEvent).where(TurnEvent.conversation_id.in_(ids))):
         if not (event.understanding or {}).get("redacted"):
             event.understanding = strip_understanding(event.understanding)
+    # The dialogue state holds slot values the customer typed (phone, ids, descriptions).
+    # (No in-session sync: evaluating "dialogue = NULL" in Python would compare ciphertext.)
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id.in_(ids))
+        .values(dialogue=None)
+        .execution_options(synchronize_session=False)
+    )
     return len(messages)
 
 
@@ -174,6 +183,7 @@ def purge_tenant(
             last = ids[-1]
             if mode == "delete":
                 session.execute(delete(TurnEvent).where(TurnEvent.conversation_id.in_(ids)))
+                session.execute(delete(Ticket).where(Ticket.conversation_id.in_(ids)))
                 # Replies point at the message they answer: drop the links, then the rows.
                 session.execute(
                     update(Message).where(Message.conversation_id.in_(ids)).values(reply_to_id=None)

@@ -18,12 +18,24 @@ def verify(ctx: ActionContext, phone: str, last4: str) -> dict[str, Any]:
     if not customer:
         return {"verified": False, "locked": True}
     backend = ctx.need_backend("verify_identity")
-    ok = bool(backend.verify_identity(customer, str(phone), str(last4)))
-    failures = int((ctx.state.profile or {}).get("verify_failures", 0))
+    return _outcome(ctx, bool(backend.verify_identity(customer, str(phone), str(last4))))
+
+
+@action("common.verify_code")
+def verify_code(ctx: ActionContext, phone: str, code: str) -> dict[str, Any]:
+    """The one-time code the operator sent (backend.send_code) instead of an order number."""
+    customer = ctx.state.customer
+    if not customer:
+        return {"verified": False, "locked": True}
+    backend = ctx.need_backend("check_code")
+    return _outcome(ctx, bool(backend.check_code(customer, str(code))))
+
+
+def _outcome(ctx: ActionContext, ok: bool) -> dict[str, Any]:
     if ok:
         ctx.state.verified = True
         return {"verified": True, "locked": False}
-    failures += 1
+    failures = int((ctx.state.profile or {}).get("verify_failures", 0)) + 1
     ctx.state.profile = {**(ctx.state.profile or {}), "verify_failures": failures}
     return {"verified": False, "locked": failures >= MAX_VERIFY_FAILURES}
 
