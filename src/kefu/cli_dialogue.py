@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kefu.cli_nlu import JsonOpt, err, out
@@ -106,7 +107,7 @@ def test_stories(
             runner.close()
     failed = [r for r in results if not r.passed]
     for result in failed:
-        out.print(f"[red]FAIL[/red] {result.story.name}", highlight=False)
+        out.print(f"[red]FAIL[/red] {escape(result.story.name)}", highlight=False)
         for problem in result.problems:
             out.print(f"  {problem}", highlight=False, markup=False)
     out.print(f"{len(results) - len(failed)} of {len(results)} stories passed")

@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         False, description="Mark console cookies Secure (set when served over HTTPS)."
     )
+    customer_identity_key: SecretStr | None = Field(
+        None,
+        description="Shared with your app's server, which signs customer ids (HMAC-SHA256) so "
+        "flows may act on the customer's account; unsigned ids are only linked, not trusted.",
+    )
     backend: Literal["demo", "http", "none"] = Field(
         "demo",
         description="The operator backend flows act through: demo (tables in kefu's own "

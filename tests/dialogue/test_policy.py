@@ -49,6 +49,9 @@ class Backend:
     def customer_profile(self, customer: str) -> CustomerProfile:
         return CustomerProfile(customer=customer, name="Ann")
 
+    def nearby_stations(self, place: str, limit: int = 3) -> list[Any]:
+        return []
+
     def report_fault(self, customer: str, bike_code: str, fault: str, place: Any = None) -> Ticket:
         self.calls.append(f"report_fault {bike_code} {fault}")
         if self.fail:
@@ -139,3 +142,53 @@ def test_turn_events_record_slot_names_not_values(pipeline: Pipeline) -> None:
     event = second.event()
     assert event["slots"] == ["bike_code"] and "B654321" not in str(event)
     assert event["reason"] == "slot"
+
+
+def test_a_question_is_not_a_yes() -> None:
+    """ "要多久才能到账？" starts with 要 but must not confirm an irreversible refund."""
+    from kefu.dialogue import context
+
+    assert context.yes_no("要多久才能到账？") is None
+    assert context.yes_no("第一个") is None
+    assert context.yes_no("是的，确认") is True
+    assert context.yes_no("不用了") is False
+
+
+def test_going_back_to_a_flow_resumes_it_instead_of_nesting_copies() -> None:
+    intents = {"报修": "bike.report_fault", "附近有车吗": "bike.nearby_bikes"}
+    pipeline = Pipeline(Scripted(intents), knowledge(), None, load_skills(), Backend())
+    results = chat(pipeline, "报修", "附近有车吗", "报修", "附近有车吗", "报修", "附近有车吗")
+    for result in results:
+        assert result.replies, "every turn says something"
+    stack = [f.flow for f in DialogueState.from_json(results[-1].state).frames]
+    assert stack == ["bike.report_fault", "bike.nearby"]
+
+
+def test_a_switched_flow_does_not_inherit_or_leak_slots() -> None:
+    intents = {"报修": "bike.report_fault", "三里屯附近有车吗": "bike.nearby_bikes"}
+    pipeline = Pipeline(Scripted(intents), knowledge(), None, load_skills(), Backend())
+    *_, last = chat(pipeline, "报修", "三里屯附近有车吗")
+    frames = DialogueState.from_json(last.state).frames
+    assert "place" not in frames[0].slots  # the fault report never asked where
+
+
+@dataclass
+class Verifier(Backend):
+    checks: int = 0
+
+    def verify_identity(self, customer: str, phone: str, order_last4: str) -> bool:
+        self.checks += 1
+        return order_last4 == "0001"
+
+
+def test_after_the_lock_out_no_guess_reaches_the_operator() -> None:
+    from kefu.dialogue.actions import ActionContext
+    from kefu.skills.common.actions import verify
+
+    backend = Verifier()
+    state = DialogueState(customer="c-1")
+    ctx = ActionContext(backend, state, "zh", "")  # type: ignore[arg-type]
+    for guess in ("1111", "2222", "3333"):
+        assert verify(ctx, "+8613800000000", guess)["verified"] is False
+    assert verify(ctx, "+8613800000000", "0001") == {"verified": False, "locked": True}
+    assert backend.checks == 3 and not state.verified

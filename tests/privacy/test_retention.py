@@ -71,8 +71,18 @@ def test_anonymise_keeps_analytics_and_removes_identity(
     assert result.conversations == 1 and result.customers == 1
     assert _counts(runtime) == before  # nothing deleted: analytics intact
     with runtime.system_sessions() as session:
-        texts = [m.text for m in session.scalars(select(Message).order_by(Message.id))]
+        stored = list(session.scalars(select(Message).order_by(Message.id)))
+        texts = [m.text for m in stored]
         assert not any(PHONE in t for t in texts)
+        old_id = session.scalars(
+            select(Conversation.id).where(Conversation.customer_id.is_(None))
+        ).one()
+        # Bot replies lose their rich payloads (cards and option lists may echo the customer).
+        assert all(
+            m.payload is None
+            for m in stored
+            if m.conversation_id == old_id and m.role.value == "bot"
+        )
         assert any("138****5678" in t for t in texts)
         old = session.scalars(select(Conversation).where(Conversation.customer_id.is_(None))).one()
         assert old.status.value == "closed"
@@ -97,8 +107,10 @@ def test_anonymise_keeps_analytics_and_removes_identity(
 
 def test_delete_mode_removes_old_conversations(client: TestClient, runtime: Runtime) -> None:
     _chat(client, "u-1", f"我的电话{PHONE}")
-    # u-1 is unknown to the (empty) demo operator: the deposit flow keeps a kefu ticket.
-    _chat(client, "u-1", "押金怎么退")
+    # A trusted start (the operator's own server): u-1 is unknown to the (empty) demo
+    # operator, so the deposit flow keeps a kefu ticket.
+    conv = runtime.conversations.start(language="zh", customer_external_id="u-1")
+    runtime.conversations.post(conv.id, "押金怎么退")
     with runtime.system_sessions() as session:
         assert session.scalar(select(func.count()).select_from(Ticket)) == 1
     _age(runtime, 10)

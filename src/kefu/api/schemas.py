@@ -35,6 +35,12 @@ class _In(BaseModel):
 class CustomerIn(_In):
     external_id: str | None = Field(None, min_length=1, max_length=128)
     name: str | None = Field(None, min_length=1, max_length=200)
+    signature: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="hex HMAC-SHA256 of external_id under KEFU_CUSTOMER_IDENTITY_KEY, made by "
+        "your server: proves the customer is who the app says, so flows may act on the account.",
+    )
 
     @field_validator("external_id", "name")
     @classmethod

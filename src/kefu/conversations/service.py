@@ -115,7 +115,10 @@ class ConversationService:
         channel: str = "web",
         customer_external_id: str | None = None,
         customer_name: str | None = None,
+        customer_verified: bool = True,
     ) -> Conversation:
+        """`customer_verified`: the caller vouches for the id (a signed claim, the operator's
+        own CLI or server); only then may flows act on that account."""
         # The external id is stored encrypted: customers are found by its blind index.
         digest = (
             blind_index(keyring_of(self.db), customer_external_id) if customer_external_id else None
@@ -143,7 +146,10 @@ class ConversationService:
                 language=language or self.default_language,
                 channel=channel,
                 # The flows act for this customer at the operator's backend.
-                dialogue=DialogueState(customer=customer_external_id, name=customer_name).to_json(),
+                dialogue=DialogueState(
+                    customer=customer_external_id if customer_verified else None,
+                    name=customer_name,
+                ).to_json(),
             )
             session.add(conv)
         return conv

@@ -90,17 +90,21 @@ def whole(group: str, normalized: str) -> bool:
 
 
 def yes_no(normalized: str) -> bool | None:
+    """An answer to a yes/no question: the whole message is a yes or no word, or starts with
+    one before a pause ("是的，确认", "no, still locked"). A question is never an answer:
+    "要多久才能到账？" must not confirm a refund because it starts with 要."""
+    if is_question(normalized):
+        return None
     text = _strip(normalized)
-    # "不是" is a no even though it contains 是; check no first, on the whole message.
-    if whole("no", text):
-        return False
-    if whole("yes", text):
-        return True
-    no, yes = mentions("no", text), mentions("yes", text)
-    if no and not yes:
-        return False
-    if yes and not no and len(text) <= 20:  # "好" deep in a long message is no answer
-        return True
+    # "不是" is a no even though it contains 是: check no first.
+    for group, answer in (("no", False), ("yes", True)):
+        if whole(group, text):
+            return answer
+    head = re.split(r"[\s,，。.!！;；]", normalized.strip(), maxsplit=1)[0]
+    if head != normalized.strip():
+        for group, answer in (("no", False), ("yes", True)):
+            if whole(group, head):
+                return answer
     return None
 
 

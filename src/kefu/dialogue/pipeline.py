@@ -146,6 +146,7 @@ class Pipeline:
                 dialogue.options, dialogue.options_slot = [], None
                 turn.replies[:] = [(t("error.dialogue", parse.language), {"kind": "error"})]
                 turn.effects.clear()
+                turn.handoff = None
                 decision = Decision(DecisionKind.FALLBACK, reason="error")
         if decision.kind is not DecisionKind.FALLBACK:
             dialogue.fallbacks = 0

@@ -22,6 +22,7 @@ from kefu.dialogue.state import MAX_DEPTH, DialogueState, Frame, Option, Slot
 from kefu.understanding.parse import Parse
 
 logger = logging.getLogger(__name__)
+SHORT = 16  # characters: a position ("第二个", "the second one") in a longer message is chatter
 MAX_STEPS = 40  # per turn: a flow that loops without asking anything is a bug, not a wait
 
 
@@ -68,10 +69,12 @@ class FlowRunner:
             "tier": (state.profile or {}).get("tier"),  # basic, plus, vip; None: unknown
             "verified": state.verified,
             "slots": {},
+            "said": {},
         }
         if frame is not None:
             values.update(frame.vars)
             values["slots"] = {k: s.value for k, s in frame.slots.items()}
+            values["said"] = {k: s.text for k, s in frame.slots.items()}
         values.update(more)
         return values
 
@@ -87,17 +90,28 @@ class FlowRunner:
 
     # -- starting and resuming ------------------------------------------------------------
 
-    def start(self, turn: Turn, name: str) -> None:
+    def start(self, turn: Turn, name: str, sub: bool = False) -> None:
+        """Start flow `name` on top of the stack. `sub`: called by the active flow's `flow:`
+        step, so it shares the caller's slots and returns its own; otherwise it interrupts
+        the active flow (a switch) and shares nothing."""
+        state = turn.state
+        if not sub:
+            for depth, frame in enumerate(state.frames):
+                if frame.flow == name:  # already under way: go back to it, don't nest a copy
+                    del state.frames[depth + 1 :]
+                    self.resume(turn)
+                    return
+            # A stack that deep is a customer hopping between topics: the oldest goes.
+            del state.frames[: max(0, len(state.frames) - MAX_DEPTH + 1)]
+        elif len(state.frames) >= MAX_DEPTH:
+            raise RuntimeError(f"flows nested more than {MAX_DEPTH} deep at {name}")
         flow = self.flows[name]
-        if len(turn.state.frames) >= MAX_DEPTH:
-            logger.warning("flow %s not started: %d flows deep already", name, MAX_DEPTH)
-            return
-        frame = Frame(flow=name, step=flow.steps[0].id, started=turn.state.turn)
-        parent = turn.state.active
-        if parent is not None:  # a sub-flow knows what its caller already knows
+        frame = Frame(flow=name, step=flow.steps[0].id, started=state.turn)
+        parent = state.active
+        if sub and parent is not None:  # a sub-flow knows what its caller already knows
             frame.slots.update(parent.slots)
             frame.vars.update(parent.vars)
-        turn.state.frames.append(frame)
+        state.frames.append(frame)
         self._prefill(turn, flow, frame)
         self.run(turn)
 
@@ -175,15 +189,15 @@ class FlowRunner:
         turn.outcome = outcome
         turn.state.options, turn.state.options_slot = [], None
         turn.state.remember({"turn": turn.state.turn, "flow": frame.flow, "outcome": outcome})
-        if turn.state.frames and not quiet and outcome in ("resolved", "failed"):
+        if turn.state.frames and not quiet and outcome in ("resolved", "failed", "cancelled"):
             parent = turn.state.frames[-1]
-            parent.vars["last_outcome"] = outcome
-            # A sub-flow returns what it learnt: its slots and results join the caller's.
-            for name, slot in frame.slots.items():
-                parent.slots.setdefault(name, slot)
-            parent.vars.update({k: v for k, v in frame.vars.items() if k != "last_outcome"})
             parent_flow = self.flows[parent.flow]
             if parent_flow.step(parent.step).kind == "flow":  # it called this one: carry on
+                # A sub-flow returns what it learnt: its slots and results join the caller's.
+                parent.vars["last_outcome"] = outcome
+                for name, slot in frame.slots.items():
+                    parent.slots.setdefault(name, slot)
+                parent.vars.update({k: v for k, v in frame.vars.items() if k != "last_outcome"})
                 parent.step = parent_flow.after(parent.step) or parent.step
                 self.run(turn)
             else:  # this one interrupted it at a question: ask that again
@@ -205,7 +219,13 @@ class FlowRunner:
                 self.finish(turn, "resolved")
                 return
             frame.step = nxt
-        logger.error("flow %s ran %d steps without waiting: stopped", turn.state.active, MAX_STEPS)
+        active = turn.state.active
+        logger.error(
+            "flow %s ran %d steps without waiting at %s: stopped",
+            active.flow if active else None,
+            MAX_STEPS,
+            active.step if active else None,
+        )
         self.say(turn, "common.backend_error.unavailable", None, ticket=None)
         self.finish(turn, "failed")
 
@@ -241,7 +261,7 @@ class FlowRunner:
         if kind == "flow":
             assert step.flow is not None
             frame.step = step.id
-            self.start(turn, step.flow)
+            self.start(turn, step.flow, sub=True)
             return "wait"  # the sub-flow runs; finishing it moves this frame on
         if kind == "handoff":
             if step.say:
@@ -273,7 +293,8 @@ class FlowRunner:
             result = self.actions.run(step.call, action_ctx, args)
         except BackendError as exc:
             record["error"] = exc.kind
-            logger.info("action %s failed: %s", step.call, exc)
+            # The operator's message may quote customer data: log the kind, not the text.
+            logger.info("action %s failed: %s", step.call, exc.kind)
             frame.vars["error"] = {"kind": exc.kind, "message": exc.message}
             if step.on_error:
                 return step.on_error
@@ -296,8 +317,12 @@ class FlowRunner:
                     ask is not None
                     and name in frame.slots
                     and set(ask.entity) - {TEXT_SLOT, YES_NO}
+                    and str(frame.slots[name].value).lower() in exc.message.lower()
                 ):
-                    frame.slots.pop(name, None)
+                    # The id and everything answered after it (a confirmation) go.
+                    later = [s.ask for s in flow.steps[flow.index(ask.id) :] if s.ask]
+                    for slot in later:
+                        frame.slots.pop(slot, None)
                     frame.tries += 1
                     if frame.tries >= ask.max_tries:
                         break
@@ -361,20 +386,20 @@ class FlowRunner:
         parse = turn.parse
         norm = parse.normalized
         state = turn.state
+        if step.choices:  # a named choice beats a number in passing ("试到第三次才锁上")
+            found = self._choice(step, norm)
+            if found is not None:
+                return found
         if state.options and state.options_slot == step.ask and allow_text:
             picked = self.pick_option(turn)
             if picked is not None:
                 return picked
-        if step.choices:
-            found = self._choice(step, norm)
-            if found is not None:
-                return found
         for entity_type in step.entity:
             if entity_type == YES_NO:
                 if allow_text:
+                    # Words, not the affirm/deny intents: an irreversible step (a refund, a
+                    # cancellation) waits for an unmistakable answer.
                     answer = ctx.yes_no(norm)
-                    if answer is None and parse.intent in ("common.affirm", "common.deny"):
-                        answer = parse.intent == "common.affirm"
                     if answer is not None:
                         return answer
                 continue
@@ -390,12 +415,17 @@ class FlowRunner:
         return None
 
     def pick_option(self, turn: Turn) -> str | None:
+        """The option the message picks: its title or value, an id in passing, or a position
+        ("第二个", "the 2nd one") in a short message."""
         options = turn.state.options
         norm = turn.parse.normalized.strip()
         for option in options:
-            if norm in (option.title.lower(), option.value.lower()) or option.value.lower() in norm:
+            value = option.value.lower()
+            if norm in (option.title.lower(), value):
                 return option.value
-        position = ctx.ordinal(norm)
+            if any(c.isdigit() for c in value) and len(value) >= 5 and value in norm:
+                return option.value  # "R202611230001 那次"
+        position = ctx.ordinal(norm) if len(norm) <= SHORT else None
         if position is not None and options:
             if position == -1:
                 return options[-1].value
@@ -410,7 +440,15 @@ class FlowRunner:
         for value, synonyms in step.choices.items():
             for word in [value, *synonyms.zh, *synonyms.en]:
                 word = str(word).lower()
-                if word and word in norm and (best is None or len(word) > best[0]):
+                if not word:
+                    continue
+                # Latin words match whole ("lock" is not in "unlock"); Chinese anywhere.
+                found = (
+                    re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", norm)
+                    if word.isascii()
+                    else word in norm
+                )
+                if found and (best is None or len(word) > best[0]):
                     best = (len(word), value)
         return best[1] if best else None
 
@@ -420,11 +458,15 @@ class FlowRunner:
         try:
             return bool(self.evaluate(step.validate_, turn, frame, value=value))
         except Exception:  # a validation that can't run on this value rejects it
-            logger.debug("validation of %s failed on %r", step.id, value, exc_info=True)
+            logger.debug("validation of step %s raised", step.id, exc_info=True)
             return False
 
     def _fill(self, turn: Turn, frame: Frame, slot: str, value: Any) -> None:
-        frame.slots[slot] = Slot(value=value, turn=turn.state.turn, text=turn.parse.text[:200])
+        # What the customer typed for it: an English reply says "Sanlitun", as typed, where
+        # the value is the gazetteer's canonical 三里屯.
+        typed = next((e.text for e in turn.parse.entities if e.value == value), None)
+        shown = typed or turn.parse.text.strip()[:200]
+        frame.slots[slot] = Slot(value=value, turn=turn.state.turn, text=shown)
         turn.filled[slot] = value
         turn.state.options, turn.state.options_slot = [], None
 

@@ -72,7 +72,9 @@ class DialogueState:
         del self.history[:-HISTORY]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # default=str: an action result with a datetime or Decimal in it is stored as text
+        # rather than failing the turn after its actions ran.
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, raw: str | None) -> DialogueState:

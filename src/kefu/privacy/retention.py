@@ -107,9 +107,11 @@ def _anonymise_conversations(
     """Replace texts (masked, or the erased marker), strip turn events. Returns messages done."""
     messages = session.scalars(select(Message).where(Message.conversation_id.in_(ids))).all()
     for message in messages:
-        if message.role is Role.BOT and not erase:
-            continue  # the bot's own words hold no customer data unless it echoed some
+        # Bot replies echo the customer's data now (names, corrected ids, booking cards and
+        # ride lists in the payload): masked too, and their rich payloads dropped.
         message.text = ERASED if erase else (pii or pack_detector()).mask(message.text)
+        if message.role is Role.BOT:
+            message.payload = None
     for event in session.scalars(select(TurnEvent).where(TurnEvent.conversation_id.in_(ids))):
         if not (event.understanding or {}).get("redacted"):
             event.understanding = strip_understanding(event.understanding)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
@@ -18,14 +20,17 @@ from kefu.api.schemas import (
     ConversationCreate,
     ConversationCreated,
     ConversationOut,
+    CustomerIn,
     ErrorOut,
     MessageCreate,
     MessageList,
     MessageOut,
     TurnOut,
 )
+from kefu.config import Settings
 from kefu.conversations import tokens
 from kefu.conversations.service import Posted
+from kefu.errors import InvalidInput, Unauthorized
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
@@ -61,11 +66,34 @@ def create_conversation(
         channel=body.channel,
         customer_external_id=customer.external_id if customer else None,
         customer_name=customer.name if customer else None,
+        customer_verified=_verified(runtime.settings, customer),
     )
     token = tokens.issue(
         conv.id, runtime.settings.tenant, runtime.settings.signing_key, runtime.token_ttl
     )
     return ConversationCreated(**ConversationOut.of(conv).model_dump(), token=token)
+
+
+def _verified(settings: Settings, customer: CustomerIn | None) -> bool:
+    """Anyone can call this endpoint, so a customer id is only a claim. Flows act on the
+    account only when the operator's server signed the id (as Intercom's identity
+    verification does); an unsigned id still links the customer's conversations."""
+    if customer is None or customer.external_id is None:
+        return False
+    key = settings.customer_identity_key
+    if customer.signature is None:
+        return False
+    if key is None:
+        raise InvalidInput(
+            "customer.signature given but this deployment has no KEFU_CUSTOMER_IDENTITY_KEY",
+            code="customer_signature_unexpected",
+        )
+    expected = hmac.new(
+        key.get_secret_value().encode(), customer.external_id.encode(), hashlib.sha256
+    ).hexdigest()
+    if not hmac.compare_digest(expected, customer.signature.lower()):
+        raise Unauthorized("customer.signature does not match", code="invalid_customer_signature")
+    return True
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut, responses=ERRORS)

@@ -15,7 +15,7 @@ def verify(ctx: ActionContext, phone: str, last4: str) -> dict[str, Any]:
     """Check phone + order tail with the operator; after three failures the conversation is
     locked out of self-service verification (a person takes over)."""
     customer = ctx.state.customer
-    if not customer:
+    if not customer or _locked(ctx):
         return {"verified": False, "locked": True}
     backend = ctx.need_backend("verify_identity")
     return _outcome(ctx, bool(backend.verify_identity(customer, str(phone), str(last4))))
@@ -25,10 +25,17 @@ def verify(ctx: ActionContext, phone: str, last4: str) -> dict[str, Any]:
 def verify_code(ctx: ActionContext, phone: str, code: str) -> dict[str, Any]:
     """The one-time code the operator sent (backend.send_code) instead of an order number."""
     customer = ctx.state.customer
-    if not customer:
+    if not customer or _locked(ctx):
         return {"verified": False, "locked": True}
     backend = ctx.need_backend("check_code")
     return _outcome(ctx, bool(backend.check_code(customer, str(code))))
+
+
+def _locked(ctx: ActionContext) -> bool:
+    """Locked out in this conversation: no more guesses reach the operator, even if the
+    customer starts the flow again. (Locking the account itself across conversations is the
+    operator's call: its verify_identity may refuse.)"""
+    return int((ctx.state.profile or {}).get("verify_failures", 0)) >= MAX_VERIFY_FAILURES
 
 
 def _outcome(ctx: ActionContext, ok: bool) -> dict[str, Any]:
