@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from kefu.knowledge.pack import FAST_LOADER
+
 _ZH_NUM = {
     "一": 1,
     "二": 2,
@@ -54,7 +56,7 @@ _LEX = Path(__file__).resolve().parent / "lexicon.yaml"
 
 @cache
 def lexicon() -> dict[str, dict[str, tuple[str, ...]]]:
-    data = yaml.safe_load(_LEX.read_text(encoding="utf-8"))
+    data = yaml.load(_LEX.read_text(encoding="utf-8"), Loader=FAST_LOADER)
     return {
         group: {lang: tuple(str(w).lower() for w in words) for lang, words in langs.items()}
         for group, langs in data.items()

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: faster
+
 EMOTIONS = ("anger", "anxiety", "satisfaction")
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9\u3400-\u4dbf\u4e00-\u9fff]")
 _TOKEN_ANY_CASE = re.compile(_TOKEN.pattern, re.IGNORECASE)
@@ -96,7 +98,7 @@ class EmotionScorer:
     @classmethod
     def default(cls) -> EmotionScorer:
         source = resources.files("kefu.understanding").joinpath("models/emotion_lexicon.yaml")
-        return cls(yaml.safe_load(source.read_text(encoding="utf-8")))
+        return cls(yaml.load(source.read_text(encoding="utf-8"), Loader=_LOADER))
 
     def _add(self, scores: dict[str, float], emotion: str, weight: float, negated: bool) -> None:
         if not negated:
