@@ -47,7 +47,7 @@ class Backend:
     fail: str | None = None
 
     def customer_profile(self, customer: str) -> CustomerProfile:
-        return CustomerProfile(customer=customer, name="Ann")
+        return CustomerProfile(customer=customer, name="Ann", language="en")
 
     def nearby_stations(self, place: str, limit: int = 3) -> list[Any]:
         return []
@@ -192,3 +192,14 @@ def test_after_the_lock_out_no_guess_reaches_the_operator() -> None:
         assert verify(ctx, "+8613800000000", guess)["verified"] is False
     assert verify(ctx, "+8613800000000", "0001") == {"verified": False, "locked": True}
     assert backend.checks == 3 and not state.verified
+
+
+def test_the_customers_own_language_decides_when_the_message_does_not(pipeline: Pipeline) -> None:
+    # The conversation started in zh, but the operator knows Ann speaks English.
+    (result,) = chat(pipeline, "asdf")
+    assert result.parse.language == "en"
+    assert DialogueState.from_json(result.state).profile == {
+        "name": "Ann",
+        "tier": "basic",
+        "language": "en",
+    }

@@ -127,15 +127,20 @@ class Pipeline:
 
     def handle(self, text: str, state: ConversationState) -> TurnResult:
         started = time.perf_counter()
-        parse = _reply_language(self.understander.parse(text, state.language), state.language)
         dialogue = DialogueState.from_json(state.dialogue)
+        if state.status != "with_agent":
+            self._profile(dialogue)
+        # On the first turn, the customer's own language (the operator's profile) decides when
+        # the message doesn't ("hi" from an English speaker); later, the conversation's.
+        known = (dialogue.profile or {}).get("language") if dialogue.turn == 0 else None
+        preferred = known or state.language
+        parse = _reply_language(self.understander.parse(text, preferred), preferred)
         dialogue.turn += 1
         turn = Turn(parse, dialogue, tone="upset" if tone_of(parse) == "upset" else "neutral")
         if state.status == "with_agent":
             decision = Decision(DecisionKind.SILENT, reason="agent_owns")
         else:
             try:
-                self._profile(dialogue)
                 decision = self.decide(turn, state)
                 self._adapt_tone(turn, decision)
             except Exception:
@@ -449,7 +454,9 @@ class Pipeline:
             return
         try:
             profile = self.backend.customer_profile(ds.customer)
-        except BackendError:
+        except Exception as exc:  # a backend bug must not cost the turn either
+            if not isinstance(exc, BackendError):
+                logger.exception("customer_profile failed")
             ds.profile = {}  # greet without a name rather than fail or retry every turn
             return
         ds.profile = {"name": profile.name, "tier": profile.tier, "language": profile.language}
