@@ -19,7 +19,7 @@ from kefu.dialogue.flows import (
     line_of,
     load_flows,
 )
-from kefu.dialogue.responses import Responses, default_response_paths, load_responses
+from kefu.dialogue.responses import Responses
 
 
 @dataclass
@@ -56,12 +56,11 @@ class Skills:
                 packs.append((path, load_flows(path)))
             except PackError as exc:
                 problems.extend(exc.problems)
-        response_packs = []
-        for path in default_response_paths() if response_paths is None else response_paths:
-            try:
-                response_packs.append(load_responses(path))
-            except PackError as exc:
-                problems.extend(exc.problems)
+        responses = Responses([])
+        try:
+            responses = Responses.load(response_paths)
+        except PackError as exc:
+            problems.extend(exc.problems)
         if problems:
             raise PackError(problems)
         flows: dict[str, Flow] = {}
@@ -77,7 +76,7 @@ class Skills:
                 sources[flow.name] = path
         if problems:
             raise PackError(problems)
-        return cls(flows, Responses(response_packs), Actions(), sources)
+        return cls(flows, responses, Actions(), sources)
 
     def flow_for_intent(self, intent: str | None) -> str | None:
         return self.by_intent.get(intent) if intent else None
