@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from kefu.dialogue.pipeline import TurnResult
 from kefu.dialogue.stories import load_stories, story_paths
+from kefu.dialogue.turns import TurnResult
 from kefu.stories import STORY_CITY, StoryRunner
 from message_path import machine, percentiles
 

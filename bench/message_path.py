@@ -28,7 +28,7 @@ from rich.progress import track
 from rich.table import Table
 
 from kefu.config import Settings
-from kefu.dialogue.pipeline import ConversationState
+from kefu.dialogue.turns import ConversationState
 from kefu.knowledge.pack import default_pack_paths, load_packs
 from kefu.runtime import Runtime, prepare_database
 from kefu.testing import Server

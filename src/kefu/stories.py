@@ -17,8 +17,8 @@ from typing import Any
 
 from kefu.backends.base import BackendError
 from kefu.config import Settings
-from kefu.dialogue.pipeline import TurnResult
 from kefu.dialogue.stories import Story, check, said
+from kefu.dialogue.turns import TurnResult
 from kefu.errors import KefuError
 from kefu.runtime import Runtime, prepare_database
 

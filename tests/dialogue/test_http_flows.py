@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from kefu.backends.http import HttpBackend
-from kefu.dialogue.pipeline import ConversationState, Pipeline
+from kefu.dialogue.pipeline import Pipeline
 from kefu.dialogue.skills import load_skills
 from kefu.dialogue.state import DialogueState
+from kefu.dialogue.turns import ConversationState
 from tests.backends.operator_api import OperatorApi
 from tests.backends.test_http import ENV, example
 from tests.dialogue.test_pipeline import knowledge

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kefu.dialogue.pipeline import ConversationState, DecisionKind, Pipeline
+from kefu.dialogue.pipeline import Pipeline
+from kefu.dialogue.turns import ConversationState, DecisionKind
 from kefu.knowledge.bank import KnowledgeBase, PackInfo
 from kefu.knowledge.pack import parse_pack
 from kefu.understanding.parse import FaqCandidate, FaqOutcome, Lang, Parse

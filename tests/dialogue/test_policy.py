@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from kefu.backends.base import BackendError, CustomerProfile, Ticket
-from kefu.dialogue.pipeline import ConversationState, DecisionKind, Pipeline
+from kefu.dialogue.pipeline import Pipeline
 from kefu.dialogue.skills import Skills, load_skills
 from kefu.dialogue.state import DialogueState
+from kefu.dialogue.turns import ConversationState, DecisionKind
 from kefu.knowledge.entities import entity_declarations
 from kefu.understanding.entities import EntityExtractor
 from kefu.understanding.parse import Lang, Parse

@@ -30,8 +30,8 @@ from kefu.conversations.models import (
     TurnEvent,
 )
 from kefu.db.base import utcnow
-from kefu.dialogue.pipeline import ConversationState, TurnResult
 from kefu.dialogue.state import DialogueState
+from kefu.dialogue.turns import ConversationState, TurnResult
 from kefu.errors import Conflict, InvalidInput, NotFound
 from kefu.privacy.crypto import blind_index, keyring_of
 from kefu.privacy.pii import PiiDetector

@@ -8,12 +8,14 @@ this module only matches them. Everything runs on the normalised text of the Par
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 from kefu.knowledge.pack import FAST_LOADER
+from kefu.understanding.parse import Parse
 
 _ZH_NUM = {
     "一": 1,
@@ -146,3 +148,27 @@ def is_question(normalized: str) -> bool:
 
 def is_correction(normalized: str) -> bool:
     return mentions("correction", normalized) is not None
+
+
+def reply_language(parse: Parse, conversation: str) -> Parse:
+    """A message with at most one Latin word ("ok", "1pm", "BK20261124001") doesn't switch a
+    Chinese conversation's reply language to English."""
+    if (
+        parse.language != conversation
+        and parse.script not in ("zh", "mixed")
+        and len(re.findall(r"[a-z]{2,}", parse.normalized)) <= 1
+    ):
+        return replace(parse, language=conversation)  # type: ignore[arg-type]
+    return parse
+
+
+def keep_original(rewritten: Parse, original: Parse) -> Parse:
+    """A follow-up is decided on the rewritten question but recorded as what was typed."""
+    return replace(
+        rewritten,
+        text=original.text,
+        normalized=original.normalized,
+        tokens=original.tokens,
+        entities=original.entities,
+        extras={**rewritten.extras, "follow_up": True},
+    )

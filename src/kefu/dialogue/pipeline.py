@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import Any
 
 from kefu.backends.base import BackendError
@@ -29,6 +28,8 @@ from kefu.dialogue.flows import YES_NO
 from kefu.dialogue.runner import FlowRunner, Turn
 from kefu.dialogue.skills import Skills
 from kefu.dialogue.state import DialogueState, Option, Topic
+from kefu.dialogue.tone import adapt_tone, human_button, tone_of
+from kefu.dialogue.turns import ConversationState, Decision, DecisionKind, Reply, TurnResult
 from kefu.i18n import has, t
 from kefu.knowledge.bank import KnowledgeBase
 from kefu.understanding.parse import FaqCandidate, Lang, Parse, Understander
@@ -37,74 +38,6 @@ logger = logging.getLogger(__name__)
 CLARIFY = "#faq"  # options_slot of a clarification's choices
 FOLLOW_UP_MAX = 24  # characters: longer messages are questions of their own
 SKILL_MARGIN = 0.08  # an FAQ candidate of the conversation's current skill wins within this
-
-
-class DecisionKind(StrEnum):
-    ANSWER = "answer"
-    FLOW = "flow"  # a flow asked, acted or finished
-    HANDOFF = "handoff"
-    FALLBACK = "fallback"
-    CLARIFY = "clarify"  # offer the top candidates
-    SILENT = "silent"  # a human agent owns the conversation
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationState:
-    status: str  # kefu.conversations.models.ConversationStatus value
-    language: Lang
-    dialogue: str | None = None  # the stored DialogueState (JSON)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    kind: DecisionKind
-    entry_id: str | None = None
-    score: float | None = None
-    options: tuple[str, ...] = ()  # entry ids offered when clarifying
-    reason: str = ""
-    flow: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    text: str
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class TurnResult:
-    parse: Parse
-    decision: Decision
-    replies: tuple[Reply, ...]
-    latency_ms: float
-    state: str | None = None  # the DialogueState to store, JSON
-    effects: tuple[dict[str, Any], ...] = ()  # tickets to store with the turn
-    trace: dict[str, Any] = field(default_factory=dict)  # responses, actions, slots, flow
-
-    @property
-    def wants_handoff(self) -> bool:
-        return self.decision.kind is DecisionKind.HANDOFF
-
-    def event(self) -> dict[str, Any]:
-        """What the turn event records of the dialogue (slot names, not their values: PII)."""
-        return {
-            "reason": self.decision.reason,
-            "flow": self.trace.get("flow"),
-            "step": self.trace.get("step"),
-            "outcome": self.trace.get("outcome"),
-            "responses": self.trace.get("responses", []),
-            "actions": self.trace.get("actions", []),
-            "slots": sorted(self.trace.get("slots", {})),
-            "tone": self.trace.get("tone"),
-            "handoff": self.trace.get("handoff"),
-        }
-
-
-def tone_of(parse: Parse) -> str:
-    s = parse.sentiment
-    # Anger, not mere negativity: "锁不上一直计费" or "取消预订" is bad news that deserves help,
-    # not an apology ritual; "气死我了" and "我很生气" deserve the apology.
-    return "upset" if s is not None and s.levels.get("anger") in ("weak", "strong") else "neutral"
 
 
 class Pipeline:
@@ -134,7 +67,7 @@ class Pipeline:
         # the message doesn't ("hi" from an English speaker); later, the conversation's.
         known = (dialogue.profile or {}).get("language") if dialogue.turn == 0 else None
         preferred = known or state.language
-        parse = _reply_language(self.understander.parse(text, preferred), preferred)
+        parse = ctx.reply_language(self.understander.parse(text, preferred), preferred)
         dialogue.turn += 1
         turn = Turn(parse, dialogue, tone="upset" if tone_of(parse) == "upset" else "neutral")
         if state.status == "with_agent":
@@ -142,7 +75,7 @@ class Pipeline:
         else:
             try:
                 decision = self.decide(turn, state)
-                self._adapt_tone(turn, decision)
+                adapt_tone(turn, decision.kind, self.skills.responses)
             except Exception:
                 # A bug in a flow, template or action must cost the customer one apology,
                 # not the conversation: say so, forget the flow, keep the message stored.
@@ -227,7 +160,7 @@ class Pipeline:
         if ds.topic is not None and len(norm) <= FOLLOW_UP_MAX and (subject := ctx.follow_up(norm)):
             turn.parse = self._follow_up(subject, ds.topic, parse.language)
             decision = self._open(turn, state, follow_up=True)
-            turn.parse = _keep_original(turn.parse, parse)
+            turn.parse = ctx.keep_original(turn.parse, parse)
             return decision
         return self._open(turn, state)
 
@@ -339,7 +272,7 @@ class Pipeline:
             parse = replace(
                 parse, faq=self._in_skill(parse.faq, flow.split(".")[0]) if parse.faq else ()
             )
-            turn.parse = _keep_original(parse, original)
+            turn.parse = ctx.keep_original(parse, original)
         other = self.skills.flow_for_intent(parse.intent)
         top = parse.top
         if other is not None and other != flow and not self._faq_wins(parse):
@@ -425,7 +358,7 @@ class Pipeline:
         payload: dict[str, Any] = {"kind": "fallback"}
         reason = prefix + "fallback"
         if turn.state.fallbacks >= 2:
-            payload["quick_replies"] = [_human_button(lang)]
+            payload["quick_replies"] = [human_button(lang)]
             reason = prefix + "fallback_repeated"
         turn.replies.append((text, payload))
         return Decision(DecisionKind.FALLBACK, score=score, reason=reason)
@@ -460,50 +393,3 @@ class Pipeline:
             ds.profile = {}  # greet without a name rather than fail or retry every turn
             return
         ds.profile = {"name": profile.name, "tier": profile.tier, "language": profile.language}
-
-    def _adapt_tone(self, turn: Turn, decision: Decision) -> None:
-        """An upset customer gets an apology first and a button to a person."""
-        if turn.tone != "upset" or not turn.replies or decision.kind is DecisionKind.HANDOFF:
-            return
-        if "common.tone.apology" in self.skills.responses:
-            first_text, first_payload = turn.replies[0]
-            apology = self.skills.responses.render(
-                "common.tone.apology", turn.lang, {}, turn=turn.state.turn
-            ).text
-            if not turn.responses or not self.skills.responses.has_upset(turn.responses[0]):
-                gap = "" if turn.lang == "zh" else " "
-                turn.replies[0] = (f"{apology}{gap}{first_text}", first_payload)
-        text, payload = turn.replies[-1]
-        buttons = [b for b in payload.get("quick_replies", []) if b.get("action") != "handoff"]
-        turn.replies[-1] = (
-            text,
-            {**payload, "quick_replies": [*buttons, _human_button(turn.lang)]},
-        )
-
-
-def _human_button(lang: str) -> dict[str, str]:
-    return {"title": t("button.human", lang), "send": t("button.human", lang), "action": "handoff"}
-
-
-def _reply_language(parse: Parse, conversation: str) -> Parse:
-    """A message with at most one Latin word ("ok", "1pm", "BK20261124001") doesn't switch a
-    Chinese conversation's reply language to English."""
-    if (
-        parse.language != conversation
-        and parse.script not in ("zh", "mixed")
-        and len(re.findall(r"[a-z]{2,}", parse.normalized)) <= 1
-    ):
-        return replace(parse, language=conversation)  # type: ignore[arg-type]
-    return parse
-
-
-def _keep_original(rewritten: Parse, original: Parse) -> Parse:
-    """A follow-up is decided on the rewritten question but recorded as what was typed."""
-    return replace(
-        rewritten,
-        text=original.text,
-        normalized=original.normalized,
-        tokens=original.tokens,
-        entities=original.entities,
-        extras={**rewritten.extras, "follow_up": True},
-    )

@@ -1,0 +1,39 @@
+"""Tone: an angry customer gets an apology first and a quick way to a person, not a cheerful
+greeting. Responses with `upset` variants say it their own way; others get the apology."""
+
+from __future__ import annotations
+
+from kefu.dialogue.responses import Responses
+from kefu.dialogue.runner import Turn
+from kefu.dialogue.turns import DecisionKind
+from kefu.i18n import t
+from kefu.understanding.parse import Parse
+
+
+def tone_of(parse: Parse) -> str:
+    s = parse.sentiment
+    # Anger, not mere negativity: "锁不上一直计费" or "取消预订" is bad news that deserves help,
+    # not an apology ritual; "气死我了" and "我很生气" deserve the apology.
+    return "upset" if s is not None and s.levels.get("anger") in ("weak", "strong") else "neutral"
+
+
+def human_button(lang: str) -> dict[str, str]:
+    return {"title": t("button.human", lang), "send": t("button.human", lang), "action": "handoff"}
+
+
+def adapt_tone(turn: Turn, kind: DecisionKind, responses: Responses) -> None:
+    """An upset customer gets an apology first and a button to a person."""
+    if turn.tone != "upset" or not turn.replies or kind is DecisionKind.HANDOFF:
+        return
+    if "common.tone.apology" in responses:
+        first_text, first_payload = turn.replies[0]
+        apology = responses.render("common.tone.apology", turn.lang, {}, turn=turn.state.turn).text
+        if not turn.responses or not responses.has_upset(turn.responses[0]):
+            gap = "" if turn.lang == "zh" else " "
+            turn.replies[0] = (f"{apology}{gap}{first_text}", first_payload)
+    text, payload = turn.replies[-1]
+    buttons = [b for b in payload.get("quick_replies", []) if b.get("action") != "handoff"]
+    turn.replies[-1] = (
+        text,
+        {**payload, "quick_replies": [*buttons, human_button(turn.lang)]},
+    )
