@@ -97,6 +97,14 @@ def test_chat_answers_in_terminal() -> None:
     assert "kefu " in res.stdout and "押金" in res.stdout
 
 
+def test_chat_as_a_demo_customer_acts_on_their_account() -> None:
+    # The first chat seeds the demo operator; its deposit flow then knows 王小明's deposit.
+    res = runner.invoke(app, ["chat", "--customer", "c-1001"], input="押金怎么退？\n/quit\n")
+    assert res.exit_code == 0, res.output
+    assert "seeded the demo operator" in res.stdout
+    assert "199.00元" in res.stdout and "确认退押金" in res.stdout  # the amount and a button
+
+
 def test_kb_import_refuses_duplicates_across_files(tmp_path: Path) -> None:
     for name in ("a.yaml", "b.yaml"):
         (tmp_path / name).write_text(GOOD, encoding="utf-8")

@@ -229,6 +229,8 @@ def chat(
     if language not in (None, "zh", "en"):
         raise typer.BadParameter("--lang must be zh or en")
     prepare_database(s)
+    if s.backend == "demo" and _seed_empty_demo(s):
+        out.print("[dim]seeded the demo operator (customers c-1001, c-1002, c-1003)[/dim]")
     runtime = Runtime.build(s)
     try:
         conv = runtime.conversations.start(
