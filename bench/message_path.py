@@ -1,6 +1,7 @@
 """Benchmark of the message path: in-process and over HTTP, plus server start-up and memory.
 
-    .venv/bin/python bench/message_path.py [--questions FILE] [--rounds N] [--json OUT]
+    .venv/bin/python bench/message_path.py [--questions FILE] [--rounds N] [--per-conversation N]
+                                           [--json OUT]
 
 FILE: a knowledge pack (.yaml/.json; its standard and similar questions are used) or a text
 file with one customer message per line. Default: the bundled packs. Targets (issue #2, 2-core
@@ -90,12 +91,20 @@ def main() -> int:
     parser.add_argument(
         "--database-url", help="run the in-process part on this database (default: SQLite)"
     )
+    parser.add_argument(
+        "--per-conversation",
+        type=int,
+        default=0,
+        help="HTTP: send N messages per conversation, then the next (created before timing); "
+        "default 0: every message into one conversation",
+    )
     args = parser.parse_args()
     questions = load_questions(args.questions)
     results: dict[str, object] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine(),
         "questions": len(questions),
+        "per_conversation": args.per_conversation or "all",
     }
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp) / "var", database_url=args.database_url)
@@ -130,11 +139,23 @@ def main() -> int:
         results["start_to_ready_s"] = round(server.start(), 3)  # a second start reuses it
         try:
             with httpx.Client(base_url=server.url) as http:
-                created = http.post("/v1/conversations").json()
-                auth = {"Authorization": f"Bearer {created['token']}"}
-                url = f"/v1/conversations/{created['id']}/messages"
+                # With flows, one endless conversation is mostly flows interrupted by the next
+                # question; --per-conversation N measures short conversations instead.
+                sent = len(questions) * args.rounds + 50
+                per = args.per_conversation or sent
+                targets = []
+                for _ in range(-(-sent // per)):
+                    created = http.post("/v1/conversations").json()
+                    targets.append(
+                        (
+                            f"/v1/conversations/{created['id']}/messages",
+                            {"Authorization": f"Bearer {created['token']}"},
+                        )
+                    )
+                count = iter(range(sent))
 
                 def http_post(q: str) -> None:
+                    url, auth = targets[next(count) // per]
                     res = http.post(url, json={"text": q}, headers=auth)
                     res.raise_for_status()
 
