@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
@@ -257,10 +258,11 @@ def chat(
                 err.print(f"[red]{exc.message}[/red]")
                 continue
             for reply in posted.replies:
-                out.print(f"[bold cyan]kefu[/bold cyan] {reply.text}", highlight=False)
+                # Replies are data, not Rich markup: "[图片]" must print as typed.
+                out.print(f"[bold cyan]kefu[/bold cyan] {escape(reply.text)}", highlight=False)
                 buttons = [q["title"] for q in (reply.payload or {}).get("quick_replies", [])]
                 if buttons:
-                    out.print("[dim]  " + " | ".join(buttons) + "[/dim]", highlight=False)
+                    out.print("[dim]  " + escape(" | ".join(buttons)) + "[/dim]", highlight=False)
             if posted.status.value == "waiting_agent":
                 out.print("[dim](waiting for a human agent)[/dim]")
     finally:
