@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -24,8 +23,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kefu.dialogue.stories import load_stories, story_paths
-from kefu.dialogue.turns import TurnResult
-from kefu.stories import STORY_CITY, StoryRunner
+from kefu.stories import StoryRunner
 from message_path import machine, percentiles
 
 TARGETS = {"turn p50 ms": 10.0, "turn p95 ms": 30.0}
@@ -41,28 +39,16 @@ def main() -> int:
     args = parser.parse_args()
     stories = [s for p in story_paths(args.stories) for s in load_stories(p)]
     runner = StoryRunner(models_dir=args.models)
-    from kefu.backends.demo.seed import seed
-
     turns: list[float] = []
     pipeline: list[float] = []
-    results: list[TurnResult] = []
     try:
         for round_number in range(args.rounds + 1):  # round 0 warms up
             for story in stories:
-                seed(runner.runtime.engine, customers=STORY_CITY[0], bikes=STORY_CITY[1])
-                runner._prepare(story)
-                service = runner.runtime.conversations
-                service.observers[:] = [results.append]
-                conv = service.start(language=story.language, customer_external_id=story.customer)
-                for turn in story.turns:
-                    if turn.say is None:
-                        continue  # restarts are not part of a turn's time
-                    started = time.perf_counter()
-                    service.post(conv.id, turn.say)
-                    elapsed = (time.perf_counter() - started) * 1000
-                    if round_number:
-                        turns.append(elapsed)
-                        pipeline.append(results[-1].latency_ms)
+                # Restarts are not part of a turn's time (and the checks' verdicts are unused).
+                result = runner.run(story, restarts=False)
+                if round_number:
+                    turns.extend(result.elapsed_ms)
+                    pipeline.extend(t.latency_ms for t in result.turns)
     finally:
         runner.close()
     report = {

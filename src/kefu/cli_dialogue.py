@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kefu.cli_nlu import JsonOpt, err, out
+from kefu.cli_nlu import JsonOpt, out, progress_bar
 from kefu.knowledge.pack import PackError
 
 flows_app = typer.Typer(help="Dialogue flows (skills/*/flows.yaml).", no_args_is_help=True)
@@ -87,22 +86,15 @@ def test_stories(
     stories = [s for p in story_paths(path) for s in load_stories(p)]
     if not stories:
         raise PackError([f"{path or 'skills'}: no stories found"])
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("preparing", total=len(stories))
+    with progress_bar() as update:
+        update("preparing", 0.0)
         runner = StoryRunner(models_dir=models_dir)
+        update("preparing", 1.0)
         results = []
         try:
             for story in stories:
-                bar.update(task, description=story.name[:40])
                 results.append(runner.run(story))
-                bar.advance(task)
+                update("stories", len(results) / len(stories))
         finally:
             runner.close()
     failed = [r for r in results if not r.passed]

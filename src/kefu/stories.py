@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ class FaultyBackend:
 class StoryResult:
     story: Story
     problems: list[str] = field(default_factory=list)  # "turn 2 (第二个): slot ...: expected"
+    turns: list[TurnResult] = field(default_factory=list)  # what each message got
+    elapsed_ms: list[float] = field(default_factory=list)  # each `post`, storage included
 
     @property
     def passed(self) -> bool:
@@ -114,8 +116,9 @@ class StoryRunner:
         service.bot.use_backend(self._backend(story))
         service.observers[:] = [self._results.append]
 
-    def run(self, story: Story) -> StoryResult:
-        """One story on a freshly seeded operator: stories don't see each other's refunds."""
+    def run(self, story: Story, restarts: bool = True) -> StoryResult:
+        """One story on a freshly seeded operator: stories don't see each other's refunds.
+        `restarts=False` skips the story's restarts (benchmarks time turns, not start-ups)."""
         from kefu.backends.demo.seed import seed
 
         seed(self.runtime.engine, customers=STORY_CITY[0], bikes=STORY_CITY[1])
@@ -125,12 +128,16 @@ class StoryRunner:
         conv = service.start(language=story.language, customer_external_id=story.customer)
         for number, turn in enumerate(story.turns, 1):
             if turn.restart:
-                self._restart(story)
-                service = self.runtime.conversations
+                if restarts:
+                    self._restart(story)
+                    service = self.runtime.conversations
                 continue
             assert turn.say is not None
             self._results.clear()
+            started = time.perf_counter()
             posted = service.post(conv.id, turn.say)
+            result.elapsed_ms.append((time.perf_counter() - started) * 1000)
+            result.turns.extend(self._results)
             if not self._results:
                 result.problems.append(f"turn {number} ({turn.say}): no reply was produced")
                 continue
@@ -162,22 +169,3 @@ def observe(result: TurnResult, status: str) -> dict[str, Any]:
         "ticket": any(e.get("kind") == "ticket" for e in result.effects),
         "status": status,
     }
-
-
-def run_stories(
-    stories: list[Story],
-    runner: StoryRunner | None = None,
-    progress: Callable[[Story], None] | None = None,
-) -> list[StoryResult]:
-    own = runner is None
-    runner = runner or StoryRunner()
-    try:
-        results = []
-        for story in stories:
-            results.append(runner.run(story))
-            if progress:
-                progress(story)
-        return results
-    finally:
-        if own:
-            runner.close()

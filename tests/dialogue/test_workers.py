@@ -28,6 +28,15 @@ TURNS = [
 ]
 
 
+def _start(server: Server, customer: dict[str, str]) -> dict[str, str]:
+    res = httpx.post(
+        f"{server.url}/v1/conversations", json={"language": "zh", "customer": customer}
+    )
+    assert res.status_code == 201, res.text
+    data: dict[str, str] = res.json()
+    return data
+
+
 def _post(server: Server, conv: dict[str, str], text: str) -> dict[str, object]:
     res = httpx.post(
         f"{server.url}/v1/conversations/{conv['id']}/messages",
@@ -53,10 +62,7 @@ def test_turns_alternating_between_two_workers(
     one.start(timeout=60)  # the first start seeds the demo operator
     two.start(timeout=60)
     try:
-        conv = httpx.post(
-            f"{one.url}/v1/conversations",
-            json={"language": "zh", "customer": SIGNED},
-        ).json()
+        conv = _start(one, SIGNED)
         for n, (text, response) in enumerate(TURNS):
             reply = _post((one, two)[n % 2], conv, text)
             assert response in _responses(reply), (text, reply)
@@ -72,10 +78,7 @@ def test_a_flow_resumes_at_the_same_step_after_a_restart(
     server = Server(tmp_path / "var", KEFU_MODELS_DIR=str(trained_models), **IDENTITY)
     server.start(timeout=60)
     try:
-        conv = httpx.post(
-            f"{server.url}/v1/conversations",
-            json={"language": "zh", "customer": SIGNED},
-        ).json()
+        conv = _start(server, SIGNED)
         first = _post(server, conv, "骑行费用扣错了，帮我退款")
         assert _responses(first) == ["bike.refund.which_ride"]
     finally:
@@ -96,10 +99,7 @@ def test_an_unsigned_customer_id_is_linked_but_not_acted_on(
     server = Server(tmp_path / "var", KEFU_MODELS_DIR=str(trained_models), **IDENTITY)
     server.start(timeout=60)
     try:
-        claimed = httpx.post(
-            f"{server.url}/v1/conversations",
-            json={"language": "zh", "customer": {"external_id": "c-1001"}},
-        ).json()
+        claimed = _start(server, {"external_id": "c-1001"})
         reply = _post(server, claimed, "门锁密码是多少")
         # Anyone can claim an id: without the signature kefu won't open that account.
         assert "4821" not in str(reply) and "BK20261124001" not in str(reply)

@@ -17,7 +17,7 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -40,7 +40,6 @@ class ActionContext:
     state: DialogueState
     language: str
     text: str  # the customer's message this turn
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def need_backend(self, operation: str) -> OperatorBackend:
         if self.backend is None:

@@ -212,16 +212,16 @@ class Pipeline:
         parse = turn.parse
         flow = self.skills.flow_for_intent(parse.intent)
         faq_wins = self._faq_wins(parse)
-        if (
-            flow is not None
-            and self.skills.flows[flow].needs_customer
-            and not turn.state.customer
-            and parse.faq_outcome == "answer"
-        ):
-            faq_wins = True  # a visitor gets the FAQ's general answer, not "please sign in"
+        if self._visitor_cant(flow, turn.state) and parse.faq_outcome == "answer":
+            faq_wins = True
         if flow is not None and not faq_wins:
             return self._start(turn, flow, prefix + "intent")
         return self._faq(turn, state, prefix)
+
+    def _visitor_cant(self, flow: str | None, ds: DialogueState) -> bool:
+        """The flow acts on an account and the customer is anonymous: an FAQ answer, when
+        there is one, serves a visitor better than "please sign in"."""
+        return flow is not None and self.skills.flows[flow].needs_customer and not ds.customer
 
     @staticmethod
     def _faq_wins(parse: Parse) -> bool:
@@ -324,8 +324,8 @@ class Pipeline:
             return self._fallback(turn, top.score if top else None, prefix)
         entry = self.knowledge.entries[top.entry_id]
         flow = self.skills.flow_for_faq(entry.id)
-        if flow is not None and self.skills.flows[flow].needs_customer and not ds.customer:
-            flow = None  # the entry's own answer serves a visitor better than "please sign in"
+        if self._visitor_cant(flow, ds):
+            flow = None
         if flow is not None:
             decision = self._start(turn, flow, prefix + "faq_flow")
             return Decision(decision.kind, entry.id, top.score, reason=decision.reason, flow=flow)
