@@ -2,7 +2,10 @@
 
 The policy, in this order (the first that applies decides the turn; its reason is recorded):
 1. `safety`: someone may be hurt or in danger -> a person at once, urgent priority;
-   `human_request`: the customer asks for a person -> handoff;
+   `human_request`: the customer asks for a person -> handoff; `leave_message`: the message
+   after an after-hours invitation becomes a ticket; `anger` / `negative`: upset over several
+   turns -> handoff, high priority (mid-flow, unless the message answers the flow's question;
+   the rules, per tenant: `escalation.py`);
 2. the active flow: `cancel` ("算了"), `correction`, `slot` (the answer to its question),
    `digression` (an FAQ question mid-flow is answered and the flow resumes), `switch` (another
    flow's intent, stacked), `reprompt` (ask again; too many tries offers a person);
@@ -10,7 +13,10 @@ The policy, in this order (the first that applies decides the turn; its reason i
    `intent`: an intent that starts a flow;
 4. `faq`: an FAQ answer (or `faq_flow`: the flow an FAQ entry starts, or `faq_handoff`);
 5. `clarify`: the top candidates as quick replies;
-6. `fallback`: ask to rephrase; `fallback_repeated` offers a person.
+6. `fallback`: ask to rephrase; `fallback_repeated` offers a person; `fallbacks`: too many in
+   a row (fewer for a VIP) -> handoff.
+Every handoff gets its queue priority and skill; outside business hours, any but a safety one
+becomes `after_hours`: the customer is told when people are back and may leave a message.
 While a human agent owns the conversation the bot stays silent (`agent_owns`).
 """
 
@@ -20,15 +26,17 @@ import logging
 import re
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from kefu.backends.base import BackendError
 from kefu.dialogue import context as ctx
+from kefu.dialogue import escalation
 from kefu.dialogue.flows import YES_NO
 from kefu.dialogue.runner import FlowRunner, Turn
 from kefu.dialogue.skills import Skills
 from kefu.dialogue.state import DialogueState, Option, Topic
-from kefu.dialogue.tone import adapt_tone, human_button, tone_of
+from kefu.dialogue.tone import adapt_tone, feelings, human_button, tone_of
 from kefu.dialogue.turns import ConversationState, Decision, DecisionKind, Reply, TurnResult
 from kefu.i18n import has, t
 from kefu.knowledge.bank import KnowledgeBase
@@ -70,11 +78,12 @@ class Pipeline:
         parse = ctx.reply_language(self.understander.parse(text, preferred), preferred)
         dialogue.turn += 1
         turn = Turn(parse, dialogue, tone="upset" if tone_of(parse) == "upset" else "neutral")
+        before = dialogue.about  # the turn may hand off, which clears the stack
         if state.status == "with_agent":
             decision = Decision(DecisionKind.SILENT, reason="agent_owns")
         else:
             try:
-                decision = self.decide(turn, state)
+                decision = self._route(turn, state, self.decide(turn, state), before)
                 adapt_tone(turn, decision.kind, self.skills.responses)
             except Exception:
                 # A bug in a flow, template or action must cost the customer one apology,
@@ -90,7 +99,8 @@ class Pipeline:
             dialogue.fallbacks = 0
         dialogue.remember(
             {"turn": dialogue.turn, "decision": decision.kind.value, "reason": decision.reason,
-             "intent": turn.parse.intent, "faq": decision.entry_id, "flow": decision.flow}
+             "intent": turn.parse.intent, "faq": decision.entry_id, "flow": decision.flow,
+             **feelings(parse)}
         )  # fmt: skip
         active = dialogue.active
         trace = {
@@ -118,19 +128,21 @@ class Pipeline:
     def decide(self, turn: Turn, state: ConversationState) -> Decision:
         parse, ds = turn.parse, turn.state
         norm = parse.normalized
-        if ctx.mentions("safety", norm):
+        if escalation.safety_word(norm):
             return self._handoff(turn, state, "safety", "urgent", "common.handoff.safety")
         top = parse.top
-        if (
-            ctx.mentions("human", norm)
-            or parse.intent == "common.human_agent"
-            or (
-                top is not None
-                and top.entry_id == "common.human_agent"
-                and parse.faq_outcome == "answer"
-            )
-        ):
+        if escalation.wants_person(parse):
             return self._handoff(turn, state, "human_request", "normal", "common.handoff.human")
+        if ds.leave_message:
+            skill = escalation.skill_of(map(self._skill, ds.about))
+            return Decision(
+                DecisionKind.AFTER_HOURS, reason=escalation.take_message(turn, self.runner, skill)
+            )
+        upset = state.status != "waiting_agent" and escalation.sustained(
+            state.escalation, ds.history, ds.turn, feelings(parse)
+        )
+        if upset and ds.active is None:  # a flow first takes its answer (a complaint's detail)
+            return self._handoff(turn, state, upset, "high", f"common.handoff.{upset}")
         if state.status == "waiting_agent" and (
             parse.intent == "common.greet"
             or (top is not None and top.entry_id == "common.greeting")
@@ -156,7 +168,7 @@ class Pipeline:
                 parse, faq=self._in_skill(parse.faq, context.split(".")[0])
             )
         if ds.active is not None:
-            return self._in_flow(turn, state)
+            return self._in_flow(turn, state, upset or None)
         if ds.topic is not None and len(norm) <= FOLLOW_UP_MAX and (subject := ctx.follow_up(norm)):
             turn.parse = self._follow_up(subject, ds.topic, parse.language)
             decision = self._open(turn, state, follow_up=True)
@@ -241,7 +253,7 @@ class Pipeline:
             DecisionKind.HANDOFF if turn.handoff else DecisionKind.FLOW, reason=reason, flow=flow
         )
 
-    def _in_flow(self, turn: Turn, state: ConversationState) -> Decision:
+    def _in_flow(self, turn: Turn, state: ConversationState, upset: str | None) -> Decision:
         parse, ds = turn.parse, turn.state
         frame = ds.active
         assert frame is not None
@@ -266,6 +278,8 @@ class Pipeline:
             kind = DecisionKind.HANDOFF if turn.handoff else DecisionKind.FLOW
             reason = "correction" if "common.flow.corrected" in turn.responses else "slot"
             return Decision(kind, reason=reason, flow=flow)
+        if upset:
+            return self._handoff(turn, state, upset, "high", f"common.handoff.{upset}")
         if ds.topic is not None and (subject := ctx.follow_up(parse.normalized)):
             original = parse
             parse = self._follow_up(subject, ds.topic, parse.language)
@@ -321,7 +335,7 @@ class Pipeline:
                 reason=prefix + "clarify",
             )
         if top is None or outcome == "none" or top.entry_id not in self.knowledge.entries:
-            return self._fallback(turn, top.score if top else None, prefix)
+            return self._fallback(turn, state, top.score if top else None, prefix)
         entry = self.knowledge.entries[top.entry_id]
         flow = self.skills.flow_for_faq(entry.id)
         if self._visitor_cant(flow, ds):
@@ -346,9 +360,17 @@ class Pipeline:
         text = self.knowledge.render(entry_id, turn.parse.language)
         turn.replies.append((text, {"kind": kind, "faq": entry_id}))
 
-    def _fallback(self, turn: Turn, score: float | None, prefix: str) -> Decision:
+    def _fallback(
+        self, turn: Turn, state: ConversationState, score: float | None, prefix: str
+    ) -> Decision:
         lang = turn.parse.language
         turn.state.fallbacks += 1
+        if state.status != "waiting_agent" and (
+            level := escalation.after_fallbacks(state.escalation, turn.state)
+        ):
+            response, vip = "common.handoff.fallbacks", level == "vip"
+            decision = self._handoff(turn, state, "fallbacks", level, response, vip=vip)
+            return replace(decision, score=score, reason=prefix + "fallbacks")
         described = [f"skill.{s}" for s in self.knowledge.skills if has(f"skill.{s}", lang)]
         if described:
             topics = t("topics.separator", lang).join(t(key, lang) for key in described)
@@ -364,20 +386,31 @@ class Pipeline:
         return Decision(DecisionKind.FALLBACK, score=score, reason=reason)
 
     def _handoff(
-        self, turn: Turn, state: ConversationState, reason: str, priority: str, response: str
-    ) -> Decision:
-        turn.state.frames.clear()
-        turn.state.options, turn.state.options_slot = [], None
-        if state.status == "waiting_agent" and reason != "safety":
-            turn.replies.append((t("handoff.already_waiting", turn.lang), {"kind": "handoff"}))
-        elif response in self.skills.responses:
-            self.runner.say(turn, response)
-            text, payload = turn.replies[-1]
-            turn.replies[-1] = (text, {**payload, "kind": "handoff"})
-        else:
-            turn.replies.append((t("handoff.already_waiting", turn.lang), {"kind": "handoff"}))
-        turn.handoff = {"reason": reason, "priority": priority}
+        self, turn: Turn, state: ConversationState, reason: str, priority: str, response: str,
+        **more: Any,
+    ) -> Decision:  # fmt: skip
+        waiting = state.status == "waiting_agent"
+        escalation.hand_off(turn, self.runner, reason, priority, response, waiting=waiting, **more)
         return Decision(DecisionKind.HANDOFF, reason=reason)
+
+    def _route(
+        self, turn: Turn, state: ConversationState, decision: Decision, before: list[str]
+    ) -> Decision:
+        """A handoff's priority and skill, or after hours an invitation to leave a message."""
+        if turn.handoff is None:
+            return decision
+        ids = [turn.handoff.get("flow"), decision.flow, decision.entry_id, *before]
+        skill = escalation.skill_of(map(self._skill, [*ids, *turn.state.about]))
+        now, waiting = state.now or datetime.now(UTC), state.status == "waiting_agent"
+        rules = state.escalation
+        if escalation.route(turn, self.runner, rules, skill=skill, waiting=waiting, now=now):
+            return replace(decision, kind=DecisionKind.AFTER_HOURS, reason="after_hours")
+        return decision
+
+    def _skill(self, id_: str | None) -> str | None:
+        """The skill of a flow or FAQ entry id."""
+        entry = self.knowledge.entries.get(id_) if id_ else None
+        return entry.skill if entry is not None else (id_ or "").split(".")[0] or None
 
     # -- personalisation and tone ---------------------------------------------------------
 

@@ -267,6 +267,7 @@ class FlowRunner:
             if step.say:
                 self.say(turn, step.say, frame)
             turn.handoff = {"reason": step.handoff, "priority": step.priority, "flow": flow.name}
+            turn.state.keep_for_agent()
             while turn.state.frames:
                 self.finish(turn, "handed_off", quiet=True)
             return "wait"

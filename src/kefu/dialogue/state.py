@@ -2,11 +2,11 @@
 
 Per conversation: the stack of active flows (each at a step, with its filled slots and the turn
 each came from, and the results of its actions), the last answered topic, the options last
-offered (so "the second one" means something), a short history, and the count of consecutive
-fallbacks. The state is plain JSON, stored encrypted with the conversation
-(`conversations.dialogue`)
-in the same transaction as the turn that produced it, so a restart or another worker process
-continues exactly where this one stopped.
+offered (so "the second one" means something), a short history (each turn's decision and the
+customer's mood, which the escalation rules read), the count of consecutive fallbacks, and
+whether an after-hours message is awaited. The state is plain JSON, stored encrypted with the
+conversation (`conversations.dialogue`) in the same transaction as the turn that produced it, so
+a restart or another worker process continues exactly where this one stopped.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-HISTORY = 6  # turns kept: enough for "that one" and a handoff summary, small enough to store
+# Turns kept: enough for "that one", a handoff summary and the escalation rules' windows (which
+# are validated against it), small enough to store.
+HISTORY = 10
 MAX_DEPTH = 4  # flows started by flows; more is a loop in the flow files
 
 
@@ -58,18 +60,38 @@ class DialogueState:
     topic: Topic | None = None
     options: list[Option] = field(default_factory=list)
     options_slot: str | None = None  # the slot the options fill, when asked for one
+    # Per turn: decision, reason, intent, faq, flow, mood (angry | negative | neutral |
+    # positive) and positive (the sentiment model's p(positive)); flows' outcomes too.
     history: list[dict[str, Any]] = field(default_factory=list)
     fallbacks: int = 0  # consecutive
     turn: int = 0
     profile: dict[str, Any] | None = None  # cached operator profile (tier, name, language)
+    leave_message: bool = False  # told people are away: the next message becomes a ticket
+    # What the customer had told the flows when a person took over (slot -> what they
+    # wrote), so the agent sees it after the flows are dropped.
+    handed_over: dict[str, str] = field(default_factory=dict)
 
     @property
     def active(self) -> Frame | None:
         return self.frames[-1] if self.frames else None
 
+    @property
+    def about(self) -> list[str]:
+        """What the conversation is about, innermost first: the active flows, then the topic."""
+        return [f.flow for f in reversed(self.frames)] + ([self.topic.id] if self.topic else [])
+
+    def keep_for_agent(self) -> None:
+        """Before the flows are dropped for a handoff: keep what the customer told them."""
+        for frame in self.frames:
+            for name, slot in frame.slots.items():
+                self.handed_over[name] = slot.text or str(slot.value)
+
     def remember(self, entry: dict[str, Any]) -> None:
+        # Trimmed by turn, not by entry: a turn that ends flows adds several entries, and the
+        # escalation rules must still see HISTORY turns back.
         self.history.append(entry)
-        del self.history[:-HISTORY]
+        oldest = entry.get("turn", self.turn) - HISTORY
+        self.history[:] = [h for h in self.history if h.get("turn", oldest + 1) > oldest]
 
     def to_json(self) -> str:
         # default=str: an action result with a datetime or Decimal in it is stored as text
@@ -104,10 +126,16 @@ class DialogueState:
                 topic=topic,
                 options=[Option(**o) for o in data.get("options", [])],
                 options_slot=data.get("options_slot"),
-                history=list(data.get("history", [])),
+                history=[
+                    h
+                    for h in data.get("history", [])
+                    if isinstance(h, dict) and isinstance(h.get("turn", 0), int)
+                ],
                 fallbacks=int(data.get("fallbacks", 0)),
                 turn=int(data.get("turn", 0)),
                 profile=data.get("profile"),
+                leave_message=bool(data.get("leave_message")),
+                handed_over=dict(data.get("handed_over") or {}),
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls()

@@ -3,18 +3,39 @@ greeting. Responses with `upset` variants say it their own way; others get the a
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from kefu.dialogue.responses import Responses
 from kefu.dialogue.runner import Turn
 from kefu.dialogue.turns import DecisionKind
 from kefu.i18n import t
 from kefu.understanding.parse import Parse
 
+Mood = Literal["angry", "negative", "neutral", "positive"]
+
+
+def mood_of(parse: Parse) -> Mood:
+    """The customer's mood in this message, as the history records it for the escalation
+    rules and the agent's summary."""
+    s = parse.sentiment
+    if s is None:
+        return "neutral"
+    if s.levels.get("anger") in ("weak", "strong"):
+        return "angry"
+    return s.polarity
+
+
+def feelings(parse: Parse) -> dict[str, Any]:
+    """What the history records of the customer's mood each turn: `mood`, and `positive`
+    (the sentiment model's p(positive), None without a model) for the negativity rule."""
+    s = parse.sentiment
+    return {"mood": mood_of(parse), "positive": round(s.positive, 3) if s else None}
+
 
 def tone_of(parse: Parse) -> str:
-    s = parse.sentiment
     # Anger, not mere negativity: "锁不上一直计费" or "取消预订" is bad news that deserves help,
     # not an apology ritual; "气死我了" and "我很生气" deserve the apology.
-    return "upset" if s is not None and s.levels.get("anger") in ("weak", "strong") else "neutral"
+    return "upset" if mood_of(parse) == "angry" else "neutral"
 
 
 def human_button(lang: str) -> dict[str, str]:
@@ -22,8 +43,11 @@ def human_button(lang: str) -> dict[str, str]:
 
 
 def adapt_tone(turn: Turn, kind: DecisionKind, responses: Responses) -> None:
-    """An upset customer gets an apology first and a button to a person."""
-    if turn.tone != "upset" or not turn.replies or kind is DecisionKind.HANDOFF:
+    """An upset customer gets an apology first and a button to a person (not when handed
+    over, nor after hours, where there is no one to press it for: those say it their way)."""
+    if turn.tone != "upset" or not turn.replies:
+        return
+    if kind in (DecisionKind.HANDOFF, DecisionKind.AFTER_HOURS):
         return
     if "common.tone.apology" in responses:
         first_text, first_payload = turn.replies[0]

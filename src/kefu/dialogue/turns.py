@@ -4,9 +4,11 @@ stores (`Pipeline.handle` returns a `TurnResult`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from kefu.dialogue.escalation import DEFAULT_RULES, EscalationRules
 from kefu.understanding.parse import Lang, Parse
 
 
@@ -17,6 +19,7 @@ class DecisionKind(StrEnum):
     FALLBACK = "fallback"
     CLARIFY = "clarify"  # offer the top candidates
     SILENT = "silent"  # a human agent owns the conversation
+    AFTER_HOURS = "after_hours"  # no one to hand over to: a message is invited, or taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,12 @@ class ConversationState:
     status: str  # kefu.conversations.models.ConversationStatus value
     language: Lang
     dialogue: str | None = None  # the stored DialogueState (JSON)
+    rules: EscalationRules | None = None  # the tenant's; None: DEFAULT_RULES
+    now: datetime | None = None  # for business hours; None: the clock (tests fix it)
+
+    @property
+    def escalation(self) -> EscalationRules:
+        return self.rules or DEFAULT_RULES
 
 
 @dataclass(frozen=True, slots=True)

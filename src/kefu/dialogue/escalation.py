@@ -1,0 +1,371 @@
+"""Escalation rules: when the bot hands a conversation to a person, and how urgently.
+
+A tenant's settings are one `EscalationRules` (JSON in `tenants.escalation`; None means
+`DEFAULT_RULES`). The pipeline asks, in its policy order:
+- `safety_word`: someone may be hurt or in danger (the lexicon, plus a child in harm's way);
+- `sustained`: anger in `anger_turns` of the last `anger_window` turns, or `negative_turns`
+  strongly negative turns in a row;
+- `fallback_limit`: fallbacks in a row before a person takes over (fewer for a VIP);
+- `priority` and `skill_of`: where the handoff goes in the queue, and to whom;
+- `BusinessHours.is_open`: outside them the customer may leave a message instead.
+The rules are functions of the settings, the message and the dialogue history (no database, no
+clock); `hand_off`, `route` and `take_message` apply them to a turn.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from itertools import pairwise
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kefu.dialogue import context as ctx
+from kefu.dialogue.runner import FlowRunner, Turn
+from kefu.dialogue.state import HISTORY, DialogueState
+from kefu.i18n import t
+from kefu.understanding.parse import Parse
+
+PRIORITIES = ("urgent", "high", "vip", "normal")  # queue order: rank = index
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Upset = Literal["anger", "negative"]
+_SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+# A question about children ("can my child ride?", "孩子骑车需要什么条件") asks about the rules;
+# only a report of one riding is a safety matter.
+_ASKS = re.compile(
+    r"[?？]|吗|什么|怎么|如何|能不能|能否|可不可以|可以|是否|允许|几岁|多大|年龄|哪"
+    r"|^(?:can|could|may|is|are|do|does|how|what|where|when|why|should|will)\b"
+    r"|\b(?:allowed|age limit|minimum age|how old)\b"
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _span(text: str) -> tuple[int, int]:
+    """ "09:00-21:00" -> (start, end) in minutes of the day; "24:00" ends a day."""
+    m = _SPAN.match(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not a span like '09:00-21:00'")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"{text!r} has a time that doesn't exist (00:00 to 24:00)")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start >= end:
+        raise ValueError(
+            f"{text!r} ends before it starts; split a span past midnight over two days "
+            "('22:00-24:00' and '00:00-02:00')"
+        )
+    return start, end
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+class BusinessHours(_Strict):
+    """When people answer. A day missing from `weekly` (or with no spans) is closed."""
+
+    timezone: str = "Asia/Shanghai"  # IANA name
+    weekly: dict[Day, list[str]]  # "09:00-21:00" spans, local time
+    closed_dates: list[date] = Field(default_factory=list, max_length=366)  # holidays
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as 'Asia/Shanghai'"
+            ) from None
+        return value
+
+    @field_validator("weekly")
+    @classmethod
+    def _spans(cls, value: dict[Day, list[str]]) -> dict[Day, list[str]]:
+        normal: dict[Day, list[str]] = {}
+        for day in DAYS:  # canonical order and form: "9:00 - 21:00" is stored "09:00-21:00"
+            if day not in value:
+                continue
+            if len(value[day]) > 8:
+                raise ValueError(f"{day}: at most 8 spans a day")
+            spans = sorted(_span(s) for s in value[day])
+            for (_, end), (start, _) in pairwise(spans):
+                if start < end:
+                    raise ValueError(f"{day}: spans overlap at {_hhmm(start)}")
+            normal[day] = [f"{_hhmm(a)}-{_hhmm(b)}" for a, b in spans]
+        return normal
+
+    def is_open(self, now: datetime) -> bool:
+        """Are people at work at `now` (a naive time is taken as UTC, as kefu stores them)?"""
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        local = now.astimezone(ZoneInfo(self.timezone))
+        if local.date() in self.closed_dates:
+            return False
+        minute = local.hour * 60 + local.minute + local.second / 60
+        spans = self.weekly.get(DAYS[local.weekday()], [])
+        return any(start <= minute < end for start, end in map(_span, spans))
+
+    def describe(self, lang: str) -> str:
+        """ "每天 09:00-21:00" / "Mon-Fri 09:00-18:00; Sat 10:00-16:00": runs of days with
+        the same spans, for telling a customer when to come back."""
+        runs: list[tuple[list[Day], list[str]]] = []
+        for index, day in enumerate(DAYS):
+            spans = self.weekly.get(day) or []
+            if not spans:
+                continue
+            if runs and runs[-1][1] == spans and runs[-1][0][-1] == DAYS[index - 1]:
+                runs[-1][0].append(day)
+            else:
+                runs.append(([day], spans))
+        parts = []
+        for days, spans in runs:
+            if len(days) == len(DAYS):
+                label = t("handoff.hours.daily", lang)
+            elif len(days) == 1:
+                label = t(f"handoff.day.{days[0]}", lang)
+            else:
+                first, last = (t(f"handoff.day.{d}", lang) for d in (days[0], days[-1]))
+                label = t("handoff.hours.days", lang, first=first, last=last)
+            joined = t("handoff.hours.and", lang).join(spans)
+            parts.append(t("handoff.hours.group", lang, days=label, spans=joined))
+        return t("handoff.hours.separator", lang).join(parts) or t("handoff.hours.none", lang)
+
+
+class EscalationRules(_Strict):
+    """One tenant's escalation settings. A count of 0 turns its rule off."""
+
+    # Upset (anger weak or strong) in this many of the last `anger_window` turns: priority high.
+    anger_turns: int = Field(2, ge=0, le=HISTORY)
+    anger_window: int = Field(3, ge=1, le=HISTORY)
+    # This many strongly negative turns in a row (p(positive) <= negative_below): high.
+    negative_turns: int = Field(3, ge=0, le=HISTORY)
+    negative_below: float = Field(0.15, ge=0.0, le=0.5)
+    # This many fallbacks in a row: a person takes over (the button is offered at 2 regardless).
+    fallbacks: int = Field(3, ge=0, le=20)
+    # Tiers of the operator's customer profile that count as VIP (compared in lower case).
+    vip_tiers: list[str] = Field(default_factory=lambda: ["vip", "gold", "platinum"], max_length=20)
+    vip_fallbacks: int = Field(1, ge=0, le=20)  # a VIP's fallbacks before a person
+    business_hours: BusinessHours | None = None  # None: staffed around the clock
+
+    @field_validator("vip_tiers")
+    @classmethod
+    def _tiers(cls, value: list[str]) -> list[str]:
+        tiers = [tier.strip().lower() for tier in value]
+        if any(not tier or len(tier) > 32 for tier in tiers):
+            raise ValueError("a tier is 1-32 characters")
+        return tiers
+
+    @model_validator(mode="after")
+    def _window(self) -> EscalationRules:
+        if self.anger_turns > self.anger_window:
+            raise ValueError(
+                f"anger_turns ({self.anger_turns}) can't be more than anger_window "
+                f"({self.anger_window}): it counts upset turns among the last anger_window"
+            )
+        return self
+
+
+DEFAULT_RULES = EscalationRules()
+
+
+def rank(priority: str) -> int:
+    return PRIORITIES.index(priority) if priority in PRIORITIES else len(PRIORITIES) - 1
+
+
+def is_vip(rules: EscalationRules, profile: Mapping[str, Any] | None) -> bool:
+    tier = (profile or {}).get("tier")
+    return isinstance(tier, str) and tier.lower() in rules.vip_tiers
+
+
+def priority(wanted: str | None, vip: bool) -> str:
+    """The queue priority: urgent and high stay; a VIP's ordinary handoff is ranked `vip`."""
+    level = wanted if wanted in PRIORITIES else "normal"
+    return "vip" if vip and rank(level) >= rank("vip") else str(level)
+
+
+def fallback_limit(rules: EscalationRules, vip: bool) -> int:
+    """Fallbacks in a row before a person takes over; 0: never."""
+    limits = [n for n in (rules.fallbacks, rules.vip_fallbacks if vip else 0) if n]
+    return min(limits, default=0)
+
+
+def after_fallbacks(rules: EscalationRules, state: DialogueState) -> str | None:
+    """The priority of a handoff after `state.fallbacks` in a row, or None: not yet."""
+    vip = is_vip(rules, state.profile)
+    limit = fallback_limit(rules, vip)
+    if limit and state.fallbacks >= limit:
+        return "vip" if vip else "normal"
+    return None
+
+
+def wants_person(parse: Parse) -> bool:
+    """An explicit request for a person: "转人工" or "talk to a human" anywhere, "人工" or
+    "agent" as the whole message, or the intent or FAQ entry for it."""
+    top, norm = parse.top, parse.normalized
+    return bool(
+        ctx.mentions("human", norm)
+        or ctx.whole("human_bare", norm)
+        or parse.intent == "common.human_agent"
+        or (
+            top is not None
+            and top.entry_id == "common.human_agent"
+            and parse.faq_outcome == "answer"
+        )
+    )
+
+
+def skill_of(skills: Iterable[str | None]) -> str | None:
+    """The first skill that routes to specialists ("bike", "lodging"): `common` is everyone's."""
+    return next((s for s in skills if s and s != "common"), None)
+
+
+def sustained(
+    rules: EscalationRules,
+    history: Iterable[Mapping[str, Any]],
+    turn: int,
+    now: Mapping[str, Any],
+) -> Upset | None:
+    """Has the customer been upset long enough that a person should take over? `history`
+    holds earlier turns' `mood` and `positive` (`tone.feelings`); `now` is this turn's. Only
+    an upset turn escalates: a calm one after an agent handed back doesn't re-open old anger."""
+    moods: dict[int, Mapping[str, Any]] = {
+        h["turn"]: h for h in history if isinstance(h.get("turn"), int) and "mood" in h
+    }
+    moods[turn] = now
+    mood = now.get("mood")
+
+    def last(n: int) -> list[Mapping[str, Any]]:
+        return [moods.get(k, {}) for k in range(turn - n + 1, turn + 1)]
+
+    def strongly_negative(entry: Mapping[str, Any]) -> bool:
+        score = entry.get("positive")
+        return (
+            entry.get("mood") in ("angry", "negative")
+            and isinstance(score, int | float)
+            and score <= rules.negative_below
+        )
+
+    if rules.anger_turns and mood == "angry":
+        angry = sum(1 for e in last(rules.anger_window) if e.get("mood") == "angry")
+        if angry >= rules.anger_turns:
+            return "anger"
+    if rules.negative_turns and all(map(strongly_negative, last(rules.negative_turns))):
+        return "negative"
+    return None
+
+
+def safety_word(normalized: str) -> str | None:
+    """What makes the message a safety matter (someone hurt or in danger), else None.
+
+    The lexicon's `safety` words anywhere; a child (`minor`) together with harm
+    (`minor_harm`), or reported riding (`minor_riding`, not in a question). Things named
+    after children ("儿童座椅", "child seat") are not children."""
+    if found := ctx.mentions("safety", normalized):
+        return found
+    text = normalized
+    for words in ctx.lexicon()["minor_things"].values():
+        for word in words:
+            text = text.replace(word, " ")
+    minor = ctx.mentions("minor", text)
+    if not minor:
+        return None
+    if ctx.mentions("minor_harm", text):
+        return minor
+    if ctx.mentions("minor_riding", text) and not _ASKS.search(text.strip()):
+        return minor
+    return None
+
+
+# -- applying them to a turn --------------------------------------------------------------
+
+
+def hand_off(
+    turn: Turn,
+    runner: FlowRunner,
+    reason: str,
+    priority: str,
+    response: str,
+    *,
+    waiting: bool,
+    **more: Any,
+) -> None:
+    """Hand the conversation to a person: the flows are dropped and the customer is told once
+    (one already queued hears so, unless it is about safety, which raises the priority)."""
+    turn.state.keep_for_agent()
+    turn.state.frames.clear()
+    turn.state.options, turn.state.options_slot = [], None
+    if (waiting and reason != "safety") or response not in runner.responses:
+        turn.replies.append((t("handoff.already_waiting", turn.lang), {"kind": "handoff"}))
+    else:
+        runner.say(turn, response, None, **more)
+        text, payload = turn.replies[-1]
+        turn.replies[-1] = (text, {**payload, "kind": "handoff"})
+    turn.handoff = {"reason": reason, "priority": priority}
+
+
+def route(
+    turn: Turn,
+    runner: FlowRunner,
+    rules: EscalationRules,
+    *,
+    skill: str | None,
+    waiting: bool,
+    now: datetime,
+) -> bool:
+    """Give the turn's handoff its queue priority and skill. Outside business hours, any but a
+    safety one (someone must see it; its reply says to call 120/110) becomes an invitation to
+    leave a message: True then, and the turn hands off nothing."""
+    handoff, ds = turn.handoff, turn.state
+    assert handoff is not None
+    handoff["priority"] = priority(handoff.get("priority"), is_vip(rules, ds.profile))
+    handoff["skill"] = skill
+    hours = rules.business_hours
+    if hours is None or handoff["reason"] == "safety" or waiting or hours.is_open(now):
+        ds.leave_message = False
+        return False
+    # Unsay what promised a person: handoff replies, and the handing-off flow step's own.
+    flow = runner.flows.get(str(handoff.get("flow")))
+    promised = {s.say for s in flow.steps if s.kind == "handoff" and s.say} if flow else set()
+    dropped = [
+        (text, payload)
+        for text, payload in turn.replies
+        if payload.get("kind") == "handoff" or payload.get("response") in promised
+    ]
+    turn.replies[:] = [r for r in turn.replies if r not in dropped]
+    unsaid = {payload.get("response") for _, payload in dropped}
+    turn.responses[:] = [name for name in turn.responses if name not in unsaid]
+    turn.handoff = None
+    ds.leave_message = True
+    runner.say(turn, "common.handoff.after_hours", None, hours=hours.describe(turn.lang))
+    return True
+
+
+def take_message(turn: Turn, runner: FlowRunner, skill: str | None) -> str:
+    """The message after an after-hours invitation becomes a ticket a person follows up (a
+    cancel word declines). The ticket row links the stored message: the detail, which is not
+    encrypted, never holds its text. Returns the decision's reason."""
+    turn.state.leave_message = False
+    if ctx.whole("cancel", turn.parse.normalized):
+        runner.say(turn, "common.handoff.message_cancelled")
+        return "leave_message_cancelled"
+    ticket = f"KF{uuid.uuid4().hex[:8].upper()}"
+    turn.effects.append(
+        {
+            "kind": "ticket",
+            "ticket_id": ticket,
+            "topic": "leave_message",
+            "reason": "after_hours",
+            "detail": {"skill": skill},
+        }
+    )
+    runner.say(turn, "common.handoff.message_taken", None, ticket=ticket)
+    return "leave_message"
