@@ -403,9 +403,15 @@ for _name, _group in (
 
 from kefu.cli_demo import demo_app  # noqa: E402 - registered after `friendly` exists
 from kefu.cli_dialogue import flows_app, test_app  # noqa: E402
+from kefu.cli_handoff import agents_app  # noqa: E402
 from kefu.cli_keys import keys_app  # noqa: E402 - registered after `friendly` exists
 
-for _name, _group in (("keys", keys_app), ("flows", flows_app), ("test", test_app)):
+for _name, _group in (
+    ("keys", keys_app),
+    ("flows", flows_app),
+    ("test", test_app),
+    ("agents", agents_app),
+):
     app.add_typer(_group, name=_name)
     for _command in _group.registered_commands:
         assert _command.callback is not None

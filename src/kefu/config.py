@@ -41,7 +41,9 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/kefu.db"
     )
     redis_url: str | None = Field(
-        None, description="Optional Redis; when set, conversation locks are shared across workers."
+        None,
+        description="Optional Redis; when set, conversation locks and live events (agent "
+        "replies, typing, the queue) are shared across worker processes.",
     )
     secret_key: SecretStr | None = Field(
         None, description="Signs conversation tokens; generated under data_dir if unset."

@@ -28,11 +28,13 @@ from kefu.db import migrate
 from kefu.db.engine import READ_ONLY, make_engine, make_session_factory
 from kefu.dialogue.skills import load_skills
 from kefu.errors import NotReady
+from kefu.handoff.service import HandoffService
 from kefu.knowledge.entities import entity_declarations
 from kefu.knowledge.service import ImportResult, seed_defaults
 from kefu.privacy.crypto import ensure_keyring
 from kefu.privacy.pii import PiiDetector
 from kefu.privacy.rules import pack_detector
+from kefu.realtime.bus import EventBus, make_bus
 from kefu.tenants.models import Tenant
 from kefu.tenants.service import ensure_tenant
 from kefu.understanding.embeddings import Embedder, make_embedder
@@ -177,6 +179,8 @@ class Runtime:
     conversations: ConversationService
     redis: redis.Redis | None
     pii: PiiDetector
+    bus: EventBus
+    handoffs: HandoffService
     _factories: dict[tuple[int, bool], sessionmaker[Session]] = field(
         default_factory=dict, repr=False
     )
@@ -231,8 +235,10 @@ class Runtime:
             max_chars=settings.max_message_chars,
             default_language=settings.default_language,
             pii=pii,
+            bus=make_bus(settings.redis_url),
         )
-        return cls(settings, engine, sessions, tenant, service, client, pii)
+        handoffs = HandoffService(service, service.bus)
+        return cls(settings, engine, sessions, tenant, service, client, pii, service.bus, handoffs)
 
     @property
     def session_ttl(self) -> timedelta:
@@ -272,6 +278,7 @@ class Runtime:
         return checks
 
     def close(self) -> None:
+        self.bus.close()
         self.conversations.bot.close()
         if self.redis is not None:
             self.redis.close()

@@ -17,10 +17,12 @@ from sqlalchemy import select
 
 from kefu.accounts import service as accounts
 from kefu.accounts.models import Account, ApiKey
-from kefu.accounts.permissions import ROLE_PERMISSIONS, AccountRole, Permission
+from kefu.accounts.permissions import API_KEY_SCOPES, ROLE_PERMISSIONS, AccountRole, Permission
 from kefu.api.app import create_app
 from kefu.config import Settings
-from kefu.conversations.models import Conversation, Customer, Message, Role
+from kefu.conversations.models import Conversation, ConversationStatus, Customer, Message, Role
+from kefu.db.base import utcnow
+from kefu.handoff.models import CannedResponse, Handoff, HandoffStatus
 from kefu.runtime import Runtime, prepare_database
 from kefu.tenants.models import Tenant
 
@@ -87,7 +89,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             session,
             runtime.tenant.id,
             "integration",
-            [p.value for p in Permission if p not in (P.ACCOUNTS_MANAGE, P.API_KEYS_MANAGE)],
+            [p.value for p in API_KEY_SCOPES],
         )
     yield World(create_app(settings, runtime), runtime, own, theirs, api_key)
     runtime.close()
@@ -152,6 +154,59 @@ ENDPOINTS: list[tuple[str, str, Permission | None, Body | None, int, str]] = [
     ("POST", "/v1/admin/retention/run", P.SETTINGS_MANAGE, None, 200, ""),
     ("GET", "/v1/admin/customers/{customer}/export", P.CUSTOMERS_EXPORT, None, 200, "customer"),
     ("POST", "/v1/admin/customers/{customer}/erase", P.CUSTOMERS_ERASE, None, 200, "customer"),
+    ("GET", "/v1/admin/escalation", P.SETTINGS_MANAGE, None, 200, ""),
+    ("PUT", "/v1/admin/escalation", P.SETTINGS_MANAGE, lambda ids: {"fallbacks": 4}, 200, ""),
+    # Live chat: accounts only (an API key can't be granted handoff:work).
+    ("GET", "/v1/agent/me", P.HANDOFF_WORK, None, 200, ""),
+    ("PUT", "/v1/agent/me/status", P.HANDOFF_WORK, lambda ids: {"status": "away"}, 200, ""),
+    ("GET", "/v1/agent/agents", P.HANDOFF_WORK, None, 200, ""),
+    (
+        "PUT",
+        "/v1/agent/agents/{agent}",
+        P.HANDOFF_MANAGE,
+        lambda ids: {"capacity": 4},
+        200,
+        "agent",
+    ),
+    ("GET", "/v1/agent/inbox?view=all", P.HANDOFF_WORK, None, 200, ""),
+    ("GET", "/v1/agent/conversations/{conversation}", P.HANDOFF_WORK, None, 200, "conversation"),
+    (
+        "GET",
+        "/v1/agent/conversations/{conversation}/suggestions",
+        P.HANDOFF_WORK,
+        None,
+        200,
+        "conversation",
+    ),
+    ("GET", "/v1/agent/canned", P.HANDOFF_WORK, None, 200, ""),
+    (
+        "POST",
+        "/v1/agent/canned",
+        P.HANDOFF_MANAGE,
+        lambda ids: {"title": uuid.uuid4().hex[:8], "language": "zh", "text": "您好"},
+        201,
+        "",
+    ),
+    ("DELETE", "/v1/agent/canned/{canned}", P.HANDOFF_MANAGE, None, 204, "canned"),
+    ("POST", "/v1/agent/conversations/{owned}/take", P.HANDOFF_WORK, None, 200, "owned"),
+    (
+        "POST",
+        "/v1/agent/conversations/{owned}/messages",
+        P.HANDOFF_WORK,
+        lambda ids: {"text": "您好"},
+        201,
+        "owned",
+    ),
+    ("POST", "/v1/agent/conversations/{owned}/handback", P.HANDOFF_WORK, None, 200, "owned"),
+    ("POST", "/v1/agent/conversations/{owned}/close", P.HANDOFF_WORK, None, 200, "owned"),
+    (
+        "POST",
+        "/v1/agent/conversations/{owned}/transfer",
+        P.HANDOFF_WORK,
+        lambda ids: {"team": "night"},
+        200,
+        "owned",
+    ),
 ]
 # Routes outside the matrix, and why.
 NOT_IN_MATRIX = {
@@ -176,7 +231,7 @@ def _permissions(caller: str) -> frozenset[Permission]:
     if caller == "nobody":
         return frozenset()
     if caller == "api_key":
-        return frozenset(Permission) - {P.ACCOUNTS_MANAGE, P.API_KEYS_MANAGE}
+        return API_KEY_SCOPES
     return ROLE_PERMISSIONS[AccountRole(caller)]
 
 
@@ -200,7 +255,7 @@ def test_matrix(world: World, endpoint: tuple[Any, ...], caller: str, tenant: st
     ids = world.own if tenant == "own" else world.other
     if method in ("DELETE", "POST") and target:
         # Destructive routes get a fresh target each time, so order doesn't matter.
-        ids = {**ids, **_fresh_target(world, target, ids)}
+        ids = {**ids, **_fresh_target(world, target, ids, caller)}
     path = template.format(**ids)
     client, headers = _client(world, caller)
     with client:
@@ -218,8 +273,36 @@ def test_matrix(world: World, endpoint: tuple[Any, ...], caller: str, tenant: st
         assert set(res.json()["error"]) >= {"code", "message"}
 
 
-def _fresh_target(world: World, target: str, ids: dict[str, Any]) -> dict[str, Any]:
+def _fresh_target(world: World, target: str, ids: dict[str, Any], caller: str) -> dict[str, Any]:
     with world.runtime.system_sessions.begin() as session:
+        if target == "canned":
+            tid = session.get(Account, ids["admin"]).tenant_id  # type: ignore[union-attr]
+            canned = CannedResponse(tenant_id=tid, title=uuid.uuid4().hex, language="zh", text="x")
+            session.add(canned)
+            session.flush()
+            return {"canned": canned.id}
+        if target == "owned":
+            # A conversation in a live chat with the caller (when the caller is an account).
+            tid = session.get(Account, ids["admin"]).tenant_id  # type: ignore[union-attr]
+            conv = Conversation(tenant_id=tid, language="zh", status=ConversationStatus.WITH_AGENT)
+            session.add(conv)
+            session.flush()
+            owner = ids.get(caller) if caller in {r.value for r in AccountRole} else None
+            session.add(
+                Handoff(
+                    tenant_id=tid,
+                    conversation_id=conv.id,
+                    status=HandoffStatus.ASSIGNED,
+                    reason="human_request",
+                    priority="normal",
+                    rank=3,
+                    language="zh",
+                    agent_id=owner,
+                    requested_at=utcnow(),
+                    assigned_at=utcnow(),
+                )
+            )
+            return {"owned": str(conv.id)}
         if target == "api_key":
             tid = session.get(ApiKey, ids["api_key"]).tenant_id  # type: ignore[union-attr]
             key, _ = accounts.create_api_key(session, tid, "victim", ["analytics:read"])
@@ -252,7 +335,9 @@ def test_lists_stay_in_tenant(world: World, caller: str) -> None:
 
 
 def test_every_route_is_in_the_matrix(world: World) -> None:
-    covered = {(m, p.split("?")[0]) for m, p, *_ in ENDPOINTS} | set(NOT_IN_MATRIX)
+    covered = {
+        (m, p.split("?")[0].replace("{owned}", "{conversation}")) for m, p, *_ in ENDPOINTS
+    } | set(NOT_IN_MATRIX)
     public_prefixes = ("/v1/conversations", "/healthz", "/readyz", "/docs", "/openapi", "/redoc")
     missing = []
     for route in world.app.routes:
@@ -262,7 +347,14 @@ def test_every_route_is_in_the_matrix(world: World) -> None:
             continue
         for method in route.methods:
             template = route.path
-            for name in ("account_id", "key_id", "conversation_id", "customer_id"):
+            for name in (
+                "account_id",
+                "key_id",
+                "conversation_id",
+                "customer_id",
+                "agent_id",
+                "canned_id",
+            ):
                 template = template.replace(
                     "{" + name + "}",
                     "{"
@@ -271,6 +363,8 @@ def test_every_route_is_in_the_matrix(world: World) -> None:
                         "key_id": "api_key",
                         "conversation_id": "conversation",
                         "customer_id": "customer",
+                        "agent_id": "agent",
+                        "canned_id": "canned",
                     }[name]
                     + "}",
                 )

@@ -27,6 +27,8 @@ class Permission(enum.StrEnum):
     ACCOUNTS_MANAGE = "accounts:manage"
     API_KEYS_MANAGE = "api_keys:manage"
     SETTINGS_MANAGE = "settings:manage"  # retention and other tenant settings
+    HANDOFF_WORK = "handoff:work"  # serve customers live: inbox, take, reply, close
+    HANDOFF_MANAGE = "handoff:manage"  # others' chats, agents' skills, canned responses
 
 
 P = Permission
@@ -41,19 +43,26 @@ ROLE_PERMISSIONS: dict[AccountRole, frozenset[Permission]] = {
             P.ANALYTICS_READ,
             P.CUSTOMERS_EXPORT,
             P.AUDIT_READ,
+            P.HANDOFF_WORK,
+            P.HANDOFF_MANAGE,
         }
     ),
     # Agents serve customers, so they may unmask a transcript they need (audited).
-    AccountRole.AGENT: frozenset({P.CONVERSATIONS_READ, P.PII_READ, P.KNOWLEDGE_READ}),
+    AccountRole.AGENT: frozenset(
+        {P.CONVERSATIONS_READ, P.PII_READ, P.KNOWLEDGE_READ, P.HANDOFF_WORK}
+    ),
     # Analysts see numbers and masked transcripts, never PII.
     AccountRole.ANALYST: frozenset({P.CONVERSATIONS_READ, P.ANALYTICS_READ, P.KNOWLEDGE_READ}),
 }
 
 # What an integration's API key may be granted: no account or key management, so a leaked
-# key can't mint more keys or accounts.
+# key can't mint more keys or accounts; no live chat, which is a person's work (an agent's
+# chats, capacity and messages belong to a signed-in account).
 API_KEY_SCOPES: frozenset[Permission] = frozenset(Permission) - {
     P.ACCOUNTS_MANAGE,
     P.API_KEYS_MANAGE,
+    P.HANDOFF_WORK,
+    P.HANDOFF_MANAGE,
 }
 
 

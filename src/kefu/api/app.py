@@ -11,7 +11,18 @@ from fastapi import FastAPI
 from kefu import __version__
 from kefu.api import errors, jobs, protection
 from kefu.api.limits import BodyLimit, frame_limit
-from kefu.api.routes import accounts, auth, console, conversations, health, privacy, ws
+from kefu.api.routes import (
+    accounts,
+    agent,
+    agent_ws,
+    auth,
+    console,
+    conversations,
+    escalation,
+    health,
+    privacy,
+    ws,
+)
 from kefu.config import Settings
 from kefu.runtime import Runtime
 from kefu.web import routes as web
@@ -54,6 +65,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(accounts.router)
     app.include_router(console.router)
+    app.include_router(agent.router)
+    app.include_router(agent_ws.router)
+    app.include_router(escalation.router)
     app.include_router(privacy.router)
     app.include_router(web.router)
     app.add_middleware(BodyLimit, max_bytes=frame_limit(settings.max_message_chars))

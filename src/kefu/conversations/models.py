@@ -104,6 +104,9 @@ class Message(Base):
     reply_to_id: Mapped[int | None] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("messages.id")
     )
+    # The account that wrote it (role agent), for analytics. No foreign key: SQLite can't add
+    # one to this referenced table in place, and an agent's messages outlive their account.
+    author_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

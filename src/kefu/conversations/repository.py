@@ -109,6 +109,7 @@ def insert_message(
     client_message_id: str | None = None,
     reply_to_id: int | None = None,
     created_at: datetime | None = None,
+    author_id: int | None = None,
 ) -> Message:
     """Insert one message; return it as a detached `Message` (ids and timestamps filled)."""
     values = {
@@ -121,6 +122,7 @@ def insert_message(
         "client_message_id": client_message_id,
         "reply_to_id": reply_to_id,
         "created_at": created_at or utcnow(),
+        "author_id": author_id,
     }
     message_id = conn.execute(_INSERT_MESSAGE, values).scalar_one()
     return Message(id=message_id, **values)

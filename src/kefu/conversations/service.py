@@ -10,11 +10,12 @@ retry answers it (its replies then follow any messages stored in between).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +31,7 @@ from kefu.conversations.models import (
     TurnEvent,
 )
 from kefu.db.base import utcnow
+from kefu.dialogue.escalation import EscalationRules
 from kefu.dialogue.state import DialogueState
 from kefu.dialogue.turns import ConversationState, TurnResult
 from kefu.errors import Conflict, InvalidInput, NotFound
@@ -37,9 +39,12 @@ from kefu.privacy.crypto import blind_index, keyring_of
 from kefu.privacy.pii import PiiDetector
 from kefu.privacy.redact import redact_understanding
 from kefu.privacy.rules import pack_detector
+from kefu.realtime import channels
+from kefu.realtime.bus import EventBus, LocalBus
 from kefu.text.normalize import clean_display
 
 MAX_CLIENT_ID = 128
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class ConversationService:
         max_chars: int,
         default_language: str,
         pii: PiiDetector | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         self.db = db
         self.sessions = sessions
@@ -72,8 +78,19 @@ class ConversationService:
         self.max_chars = max_chars
         self.default_language = default_language
         self.pii = pii or pack_detector()
-        # Called with every turn's full result (story tests; the handoff event bus later).
+        self.bus: EventBus = bus or LocalBus()
+        # Called with every turn's full result (story tests).
         self.observers: list[Callable[[TurnResult], None]] = []
+        # Run inside the transaction that stores a turn (the handoff queue entry), with the
+        # conversation's status after the turn.
+        self.turn_hooks: list[
+            Callable[[Connection, Message, TurnResult, ConversationStatus], None]
+        ] = []
+        # Run after a turn is stored (routing a queued customer to an agent).
+        self.after_turn: list[Callable[[Posted, TurnResult], None]] = []
+        self.after_close: list[Callable[[uuid.UUID], None]] = []
+        # The tenant's escalation rules for each turn (None: the defaults).
+        self.rules: Callable[[], EscalationRules | None] = lambda: None
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -157,9 +174,22 @@ class ConversationService:
     def close(self, conversation_id: uuid.UUID) -> Conversation:
         with self.locks.lock(conversation_id), self.sessions.begin() as session:
             conv = self._get(session, conversation_id, lock=True)
-            if conv.status is not ConversationStatus.CLOSED:
+            closing = conv.status is not ConversationStatus.CLOSED
+            if closing:
                 conv.status = ConversationStatus.CLOSED
                 conv.closed_at = conv.updated_at = utcnow()
+        if closing:
+            for hook in self.after_close:
+                hook(conversation_id)
+            self.bus.publish(
+                channels.conversation(self.tenant_id, conversation_id),
+                {
+                    "type": "status",
+                    "status": "closed",
+                    "agent": None,
+                    "conversation_id": str(conversation_id),
+                },
+            )
         return conv
 
     def post(
@@ -179,7 +209,22 @@ class ConversationService:
             posted = self._store_turn(message, result)
             for observe in self.observers:
                 observe(result)
-            return posted
+        if not posted.duplicate:
+            self.notify(conversation_id)
+            for hook in self.after_turn:
+                try:
+                    hook(posted, result)
+                except Exception:  # the turn is stored; a live update can be caught up
+                    logger.exception("after-turn hook failed for %s", conversation_id)
+        return posted
+
+    def notify(self, conversation_id: uuid.UUID) -> None:
+        """Tell live clients the conversation has new messages (they read them from the
+        database after the last `seq` they have, so a lost notice loses nothing)."""
+        self.bus.publish(
+            channels.conversation(self.tenant_id, conversation_id),
+            {"type": "message", "conversation_id": str(conversation_id)},
+        )
 
     def _validate(self, text: str, client_message_id: str | None) -> str:
         if not isinstance(text, str):
@@ -226,6 +271,7 @@ class ConversationService:
                     reserved.status.value,
                     reserved.language,  # type: ignore[arg-type]
                     reserved.dialogue,
+                    rules=self.rules(),
                 )
         with self.sessions.begin() as session:
             if found:
@@ -247,7 +293,12 @@ class ConversationService:
         ).one()
         if self._answered(session, existing):
             return Posted(existing, self._replies(session, existing), conv.status, duplicate=True)
-        return existing, ConversationState(conv.status.value, conv.language, conv.dialogue)  # type: ignore[arg-type]
+        return existing, ConversationState(
+            conv.status.value,
+            conv.language,  # type: ignore[arg-type]
+            conv.dialogue,
+            rules=self.rules(),
+        )
 
     def _answered(self, session: Session, message: Message) -> bool:
         return (
@@ -335,4 +386,6 @@ class ConversationService:
                         reason=effect["reason"],
                         detail=effect.get("detail"),
                     )
+            for hook in self.turn_hooks:
+                hook(conn, message, result, reserved.status)
             return Posted(message, replies, reserved.status, duplicate=False)

@@ -4,21 +4,26 @@ import kefu.backends.demo.models  # noqa: F401 - the demo operator's tables
 from kefu.accounts.models import Account, ApiKey, ConsoleSession
 from kefu.conversations.models import Conversation, Customer, Message, Ticket, TurnEvent
 from kefu.db.base import Base
+from kefu.handoff.models import Agent, CannedResponse, Handoff, Rating
 from kefu.knowledge.models import KnowledgeEntryRow, KnowledgePackRow
 from kefu.privacy.audit import AuditEvent
 from kefu.tenants.models import Tenant
 
 __all__ = [
     "Account",
+    "Agent",
     "ApiKey",
     "AuditEvent",
     "Base",
+    "CannedResponse",
     "ConsoleSession",
     "Conversation",
     "Customer",
+    "Handoff",
     "KnowledgeEntryRow",
     "KnowledgePackRow",
     "Message",
+    "Rating",
     "Tenant",
     "Ticket",
     "TurnEvent",

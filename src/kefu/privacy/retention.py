@@ -36,6 +36,7 @@ from kefu.conversations.models import (
 )
 from kefu.db.base import utcnow
 from kefu.errors import InvalidInput, NotFound
+from kefu.handoff.models import Handoff, Rating
 from kefu.privacy import audit
 from kefu.privacy.audit import Actor
 from kefu.privacy.crypto import blind_index, derive_index_key
@@ -112,6 +113,11 @@ def _anonymise_conversations(
         message.text = ERASED if erase else (pii or pack_detector()).mask(message.text)
         if message.role is Role.BOT:
             message.payload = None
+    # A survey comment is free text the customer wrote.
+    for rating in session.scalars(
+        select(Rating).where(Rating.conversation_id.in_(ids), Rating.comment.is_not(None))
+    ):
+        rating.comment = ERASED if erase else (pii or pack_detector()).mask(rating.comment or "")
     for event in session.scalars(select(TurnEvent).where(TurnEvent.conversation_id.in_(ids))):
         if not (event.understanding or {}).get("redacted"):
             event.understanding = strip_understanding(event.understanding)
@@ -186,6 +192,8 @@ def purge_tenant(
             if mode == "delete":
                 session.execute(delete(TurnEvent).where(TurnEvent.conversation_id.in_(ids)))
                 session.execute(delete(Ticket).where(Ticket.conversation_id.in_(ids)))
+                session.execute(delete(Rating).where(Rating.conversation_id.in_(ids)))
+                session.execute(delete(Handoff).where(Handoff.conversation_id.in_(ids)))
                 # Replies point at the message they answer: drop the links, then the rows.
                 session.execute(
                     update(Message).where(Message.conversation_id.in_(ids)).values(reply_to_id=None)
@@ -308,6 +316,15 @@ def export_customer(session: Session, tenant_id: int, customer_id: uuid.UUID) ->
                 "channel": conv.channel,
                 "created_at": conv.created_at.isoformat(),
                 "closed_at": conv.closed_at.isoformat() if conv.closed_at else None,
+                "rating": next(
+                    (
+                        {"score": r.score, "comment": r.comment}
+                        for r in session.scalars(
+                            select(Rating).where(Rating.conversation_id == conv.id)
+                        )
+                    ),
+                    None,
+                ),
                 "messages": [
                     {
                         "seq": m.seq,

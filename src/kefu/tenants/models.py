@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kefu.db.base import Base, UTCDateTime, utcnow
+from kefu.db.base import Base, Json, UTCDateTime, utcnow
 
 
 class Tenant(Base):
@@ -21,4 +22,6 @@ class Tenant(Base):
     retention_mode: Mapped[str] = mapped_column(
         String(16), default="anonymise", server_default="anonymise"
     )
+    # kefu.dialogue.escalation.EscalationRules as JSON (None: the defaults).
+    escalation: Mapped[dict[str, Any] | None] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from kefu.api.deps import (
     AuthorizedConversation,
@@ -29,6 +31,7 @@ from kefu.api.schemas import (
 )
 from kefu.config import Settings
 from kefu.conversations import tokens
+from kefu.conversations.models import ConversationStatus
 from kefu.conversations.service import Posted
 from kefu.errors import InvalidInput, Unauthorized
 
@@ -146,3 +149,52 @@ def list_messages(
 def close_conversation(conv: AuthorizedConversation, runtime: RuntimeDep) -> ConversationOut:
     """End the conversation; later messages are refused with 409."""
     return ConversationOut.of(runtime.conversations.close(conv.id))
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    score: int = Field(ge=1, le=5, description="1 (bad) to 5 (excellent)")
+    comment: str | None = Field(None, max_length=2000)
+
+
+class RatingOut(BaseModel):
+    score: int
+    comment: str | None
+    created_at: datetime
+
+
+class QueueOut(BaseModel):
+    status: ConversationStatus
+    position: int | None = Field(description="1-based place in the queue; null unless waiting")
+    wait_seconds: int | None = Field(
+        description="Estimated wait; null when there is no honest estimate (nobody online, "
+        "or no finished chats to learn from yet)"
+    )
+    agents_online: int
+
+
+@router.post(
+    "/{conversation_id}/rating",
+    response_model=RatingOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=ERRORS,
+    dependencies=[Depends(require_json)],
+)
+def rate_conversation(
+    conv: AuthorizedConversation, body: RatingIn, runtime: RuntimeDep
+) -> RatingOut:
+    """The satisfaction survey's answer (also after the conversation is closed); once."""
+    rating = runtime.handoffs.rate(conv.id, body.score, body.comment)
+    return RatingOut(score=rating.score, comment=rating.comment, created_at=rating.created_at)
+
+
+@router.get("/{conversation_id}/queue", response_model=QueueOut, responses=ERRORS)
+def queue_position(conv: AuthorizedConversation, runtime: RuntimeDep) -> QueueOut:
+    """Where the customer is in the queue for a person, and how long it may take."""
+    info = runtime.handoffs.queue(conv.id)
+    return QueueOut(
+        status=conv.status,
+        position=info.position,
+        wait_seconds=info.wait_seconds,
+        agents_online=info.agents_online,
+    )
