@@ -54,18 +54,32 @@ def chat_page(request: Request, lang: Annotated[str, Depends(page_language)]) ->
 
 
 _STATIC = Path(__file__).resolve().parent / "static"
+# Strings the console's scripts need (`console.<key>`, passed as `<key>` with "_" for ".").
+# fmt: off
 _CONSOLE_KEYS = (
-    "sign_in_failed",
-    "too_many",
-    "none",
-    "error",
-    "reveal",
-    "hide",
-    "role.customer",
-    "role.bot",
-    "role.agent",
-    "role.system",
+    "sign_in_failed", "too_many", "none", "error", "reveal", "hide",
+    "role.customer", "role.bot", "role.agent", "role.system",
+    "account.admin", "account.supervisor", "account.agent", "account.analyst",
+    "status.online", "status.away", "status.offline",
+    "notify_on", "notify_denied", "notify_sound_only",
+    "visitor", "waiting", "position", "with_me", "with_agent", "dur.s", "dur.m", "dur.h",
+    "conv.bot", "conv.waiting_agent", "conv.with_agent", "conv.closed",
+    "priority.urgent", "priority.high", "priority.vip", "priority.normal",
+    "reason.safety", "reason.human_request", "reason.anger", "reason.negative", "reason.fallbacks",
+    "reason.verification_failed", "reason.waiting_agent", "reason.faq",
+    "take", "take_over", "transfer_pick", "agents", "teams",
+    "taken", "transferred", "handed_back", "closed_done",
+    "none_canned", "alert.queued", "alert.assigned",
+    "no_summary", "field.wants", "field.intent", "field.flow", "field.topic",
+    "field.reason", "field.priority", "field.verified", "field.tier", "field.fallbacks",
+    "field.name", "field.phone", "field.language", "field.deposit_cents", "field.balance_cents",
+    "field.slots", "yes", "no",
+    "mood.turn", "mood.positive", "mood.neutral", "mood.negative", "mood.angry",
+    "no_profile", "recent.rides", "recent.bookings", "none_recent",
+    "err.forbidden", "err.not_yours", "err.no_handoff", "err.conversation_closed", "err.agent_full",
+    "err.conversation_not_found", "err.network",
 )
+# fmt: on
 # Scripts and styles only from kefu itself; the console never runs inline code and may not
 # be framed (clickjacking).
 CONSOLE_CSP = (
@@ -99,7 +113,15 @@ def _asset(name: str) -> bytes:
 
 @router.get("/console/{name}")
 def console_asset(name: str) -> Response:
-    media = {"console.js": "text/javascript", "console.css": "text/css"}.get(name)
+    media = {
+        "console.css": "text/css",
+        "console.js": "text/javascript",
+        "console-util.js": "text/javascript",
+        "console-inbox.js": "text/javascript",
+        "console-chat.js": "text/javascript",
+        "console-context.js": "text/javascript",
+        "console-live.js": "text/javascript",
+    }.get(name)
     if media is None:
         return Response(status_code=404)
     return Response(

@@ -1,129 +1,118 @@
-// kefu console: sign in, list conversations, read a transcript.
-// Every string from the server is set with textContent, never parsed as HTML.
-"use strict";
-(function () {
-  const T = JSON.parse(document.getElementById("i18n").textContent);
-  const $ = (id) => document.getElementById(id);
-  let me = null;
-  let current = null;
-  let revealed = false;
+// kefu console: sign in; agents (handoff:work) get the inbox, live conversations and their
+// context; every other role reads masked transcripts. Modules:
+//   console-util.js    strings, API helper, DOM building, formatting
+//   console-inbox.js   inbox tabs (queue / mine / all / history) and the status switch
+//   console-chat.js    the open conversation: messages, actions, reply box, transfer
+//   console-context.js the context panel (summary, sentiment, profile, recent orders)
+//   console-live.js    the agent WebSocket and new-chat alerts (sound, desktop notification)
+import { $, T, api, isAgent, session } from "./console-util.js";
+import * as inbox from "./console-inbox.js";
+import * as chat from "./console-chat.js";
+import * as live from "./console-live.js";
 
-  function csrf() {
-    const m = document.cookie.match(/(?:^|;\s*)kefu_csrf=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : (me && me.csrf_token) || "";
+const ROLE_NAMES = { admin: T.account_admin, supervisor: T.account_supervisor,
+  agent: T.account_agent, analyst: T.account_analyst };
+
+function show(signedIn) {
+  const me = session.me;
+  $("login").hidden = signedIn;
+  $("app").hidden = !signedIn;
+  $("signout").hidden = !signedIn;
+  const agent = signedIn && isAgent();
+  for (const node of document.querySelectorAll(".agent-only")) {
+    if (node.closest("#conv-head") || node.id === "reply-form") continue;  // shown per conversation
+    node.hidden = !agent;
   }
+  $("not-agent").hidden = !signedIn || agent;
+  document.body.classList.toggle("agent", agent);
+  // An agent's profile carries the display name; /v1/auth/me the username.
+  const name = (session.agent && session.agent.name) || (me && me.name);
+  $("who").textContent = signedIn && me
+    ? name + (me.role ? " · " + (ROLE_NAMES[me.role] || me.role) : "") : "";
+}
 
-  async function api(method, path, body) {
-    const headers = { "Accept": "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (method !== "GET") headers["X-CSRF-Token"] = csrf();
-    const res = await fetch(path, {
-      method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = res.status === 204 ? null : await res.json().catch(() => null);
-    return { status: res.status, data };
+async function enter() {
+  show(true);
+  chat.reset();
+  if (isAgent()) {
+    const res = await api("GET", "/v1/agent/me");
+    if (res.status === 200) { inbox.setAgent(res.data); show(true); }
+    live.connect();
+    await inbox.select("queue");
+  } else {
+    await inbox.select("history");
   }
+}
 
-  function show(signedIn) {
-    $("login").hidden = signedIn;
-    $("app").hidden = !signedIn;
-    $("signout").hidden = !signedIn;
-    $("who").textContent = signedIn && me ? me.name + (me.role ? " · " + me.role : "") : "";
-  }
-
-  async function start() {
-    const res = await api("GET", "/v1/auth/me");
-    if (res.status === 200) {
-      me = res.data;
-      show(true);
-      await loadConversations();
-    } else {
-      show(false);
-    }
-  }
-
-  $("login-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    $("login-error").textContent = "";
-    const res = await api("POST", "/v1/auth/login", {
-      username: $("username").value, password: $("password").value,
-    });
-    if (res.status === 200) {
-      me = res.data;
-      $("password").value = "";
-      show(true);
-      await loadConversations();
-    } else {
-      $("login-error").textContent = res.status === 429 ? T.too_many : T.sign_in_failed;
-    }
-  });
-
-  $("signout").addEventListener("click", async () => {
-    await api("POST", "/v1/auth/logout");
-    me = null;
+async function start() {
+  const res = await api("GET", "/v1/auth/me");
+  if (res.status === 200) {
+    session.me = res.data;
+    await enter();
+  } else {
     show(false);
-  });
-
-  async function loadConversations() {
-    const res = await api("GET", "/v1/console/conversations?limit=100");
-    const list = $("conversations");
-    list.replaceChildren();
-    if (res.status !== 200) { list.textContent = T.error; return; }
-    if (!res.data.length) {
-      const li = document.createElement("li");
-      li.textContent = T.none;
-      list.append(li);
-      return;
-    }
-    for (const conv of res.data) {
-      const li = document.createElement("li");
-      const btn = document.createElement("button");
-      btn.type = "button";
-      btn.dataset.id = conv.id;
-      btn.textContent = (conv.customer || conv.id.slice(0, 8)) + " · " + conv.status +
-        " · " + new Date(conv.updated_at).toLocaleString();
-      btn.addEventListener("click", () => { revealed = false; openConversation(conv.id); });
-      li.append(btn);
-      list.append(li);
-    }
+    $("username").focus();
   }
+}
 
-  async function openConversation(id) {
-    current = id;
-    for (const b of document.querySelectorAll("#conversations button")) {
-      b.setAttribute("aria-current", String(b.dataset.id === id));
-    }
-    const res = await api("GET", "/v1/console/conversations/" + encodeURIComponent(id) +
-      (revealed ? "?reveal=true" : ""));
-    const box = $("messages");
-    box.replaceChildren();
-    $("hint").hidden = true;
-    if (res.status !== 200) { box.textContent = T.error; return; }
-    $("transcript-bar").hidden = false;
-    $("masked-note").hidden = !res.data.masked;
-    const canReveal = me && me.permissions.includes("pii:read");
-    $("reveal").hidden = !canReveal;
-    $("reveal").textContent = revealed ? T.hide : T.reveal;
-    for (const m of res.data.messages) {
-      const li = document.createElement("li");
-      li.className = "msg " + m.role;
-      const who = document.createElement("span");
-      who.className = "role";
-      who.textContent = T["role_" + m.role] || m.role;
-      const text = document.createElement("span");
-      text.className = "text";
-      text.textContent = m.text;
-      li.append(who, text);
-      box.append(li);
-    }
-  }
-
-  $("reveal").addEventListener("click", () => {
-    if (!current) return;
-    revealed = !revealed;
-    openConversation(current);
+$("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  const res = await api("POST", "/v1/auth/login", {
+    username: $("username").value, password: $("password").value,
   });
+  if (res.status === 200) {
+    session.me = res.data;
+    $("password").value = "";
+    await enter();
+  } else {
+    $("login-error").textContent = res.status === 429 ? T.too_many : T.sign_in_failed;
+  }
+});
 
-  start();
-})();
+$("signout").addEventListener("click", async () => {
+  live.disconnect();
+  // Leaving work: routing must stop sending chats to this agent.
+  if (isAgent() && session.agent && session.agent.status !== "offline") {
+    await api("PUT", "/v1/agent/me/status", { status: "offline" });
+  }
+  await api("POST", "/v1/auth/logout");
+  session.me = null;
+  session.agent = null;
+  chat.reset();
+  inbox.clear();
+  show(false);
+  $("username").focus();
+});
+
+// A session that ends elsewhere (expired, signed out in another tab) shows the sign-in form.
+addEventListener("kefu:signed-out", () => {
+  live.disconnect();
+  session.me = null;
+  session.agent = null;
+  chat.reset();
+  inbox.clear();
+  show(false);
+});
+
+inbox.onOpen((id) => chat.open(id));
+chat.onChange(() => inbox.refresh());
+addEventListener("kefu:open", (ev) => { inbox.highlight(ev.detail); chat.open(ev.detail); });
+live.on({
+  inbox: async (frame) => {
+    inbox.refresh();
+    chat.inboxEvent(frame);
+    const me = session.me;
+    if (frame.event === "agent_status" && me && (frame.agent_id ?? me.id) === me.id) {
+      // Set elsewhere: another tab, a supervisor.
+      const res = await api("GET", "/v1/agent/me");
+      if (res.status === 200) inbox.setAgent(res.data);
+    }
+  },
+  message: (frame) => chat.liveMessage(frame),
+  status: (frame) => chat.inboxEvent(frame),
+  typing: (frame) => chat.customerTyping(frame),
+  reconnected: () => { inbox.refresh(); chat.rewatch(); },
+});
+
+start();
