@@ -34,13 +34,14 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUN_STAMP)
 	$(BIN)/kefu serve
 
-# Debian's chromium for the browser tests (Playwright can't download its own browser here).
+# Debian's chromium for the browser tests (Playwright can't download its own browser here),
+# and a CJK font so the Chinese pages in the screenshots are readable, not boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi 'wqy\|cjk'; } || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing chromium with apt"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
-	  else echo "chromium missing: browser tests will skip (CI=true makes them fail)"; fi; }
+	    echo "installing chromium and a CJK font with apt"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei) >/dev/null; \
+	  else echo "chromium or a CJK font missing: browser tests skip without chromium (CI=true fails)"; fi; }
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench scripts
