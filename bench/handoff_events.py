@@ -29,10 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -48,7 +45,10 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kefu.testing import Server
+from message_path import machine
+from message_path import percentiles as shared_percentiles
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -60,27 +60,8 @@ console = Console()
 Frame = dict[str, Any]
 
 
-def machine() -> str:  # as in message_path.py
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or platform.machine(),
-    )
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
-
-
 def percentiles(samples: list[float]) -> dict[str, float]:
-    qs = statistics.quantiles(samples, n=100, method="inclusive")
-    return {
-        "p50": statistics.median(samples),
-        "p95": qs[94],
-        "p99": qs[98],
-        "max": max(samples),
-        "n": len(samples),
-    }
+    return {**shared_percentiles(samples), "max": max(samples)}
 
 
 @contextmanager
