@@ -12,7 +12,7 @@ a restart or another worker process continues exactly where this one stopped.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 # Turns kept: enough for "that one", a handoff summary and the escalation rules' windows (which
@@ -96,7 +96,7 @@ class DialogueState:
     def to_json(self) -> str:
         # default=str: an action result with a datetime or Decimal in it is stored as text
         # rather than failing the turn after its actions ran.
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), default=str)
+        return json.dumps(_plain(self), ensure_ascii=False, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, raw: str | None) -> DialogueState:
@@ -139,3 +139,15 @@ class DialogueState:
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls()
+
+
+def _plain(value: Any) -> Any:
+    """`dataclasses.asdict` without its deep copies (every turn serialises the state; json.dumps
+    copies anyway): dataclasses become dicts, containers are walked, the rest passes as is."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

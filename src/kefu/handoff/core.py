@@ -59,6 +59,7 @@ class HandoffCore:
         conversations.after_turn.append(self._after_turn)
         conversations.rules = self.rules
         self._rules: tuple[float, EscalationRules | None] = (0.0, None)
+        self._queued: set[int] = set()  # messages whose turn queued a handoff, until routed
 
     # -- the tenant's escalation rules, cached briefly (every process reads the database) --
 
@@ -105,6 +106,7 @@ class HandoffCore:
                     .where(_HANDOFFS.c.id == open_row.id)
                     .values(rank=rank, priority=priority, reason=str(wanted.get("reason")))
                 )
+                self._queued.add(message.id)
             return
         conn.execute(
             insert(_HANDOFFS).values(
@@ -120,9 +122,13 @@ class HandoffCore:
                 summary=snapshot(DialogueState.from_json(result.state), wanted),
             )
         )
+        self._queued.add(message.id)
 
     def _after_turn(self, posted: Posted, result: TurnResult) -> None:
-        if result.wants_handoff and posted.status is ConversationStatus.WAITING_AGENT:
+        # Only a customer newly queued (or moved up) changes the queue: "hello?" while
+        # waiting costs nothing here.
+        if posted.message.id in self._queued:
+            self._queued.discard(posted.message.id)
             cid = posted.message.conversation_id
             self._inbox("queued", cid)
             self.route()
