@@ -14,6 +14,7 @@ from tests.privacy.test_retention import PHONE, _age, _policy
 def _rated_chat(runtime: Runtime, customer: str) -> None:
     conv = runtime.conversations.start(language="zh", customer_external_id=customer)
     runtime.conversations.post(conv.id, "转人工")
+    runtime.conversations.close(conv.id)  # the customer gave up waiting, then rated
     runtime.handoffs.rate(conv.id, 2, f"太慢了，回电{PHONE}")
 
 

@@ -68,7 +68,11 @@ class Customer(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_tenant_status", "tenant_id", "status"),)
+    __table_args__ = (
+        Index("ix_conversations_tenant_status", "tenant_id", "status"),
+        # Recent conversations first: the console's lists.
+        Index("ix_conversations_tenant_updated", "tenant_id", "updated_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))

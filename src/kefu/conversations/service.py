@@ -196,12 +196,17 @@ class ConversationService:
         self, conversation_id: uuid.UUID, text: str, client_message_id: str | None = None
     ) -> Posted:
         text = self._validate(text, client_message_id)
+        rules = self.rules()  # before any transaction: a cold cache reads the database
         with self.locks.lock(conversation_id):
             try:
-                stored = self._store_customer_message(conversation_id, text, client_message_id)
+                stored = self._store_customer_message(
+                    conversation_id, text, client_message_id, rules
+                )
             except IntegrityError:
                 # Another process stored the same client_message_id first: it is a retry.
-                stored = self._store_customer_message(conversation_id, text, client_message_id)
+                stored = self._store_customer_message(
+                    conversation_id, text, client_message_id, rules
+                )
             if isinstance(stored, Posted):
                 return stored
             message, state = stored
@@ -247,7 +252,11 @@ class ConversationService:
         return cleaned
 
     def _store_customer_message(
-        self, conversation_id: uuid.UUID, text: str, client_message_id: str | None
+        self,
+        conversation_id: uuid.UUID,
+        text: str,
+        client_message_id: str | None,
+        rules: EscalationRules | None = None,
     ) -> Posted | tuple[Message, ConversationState]:
         # The common case runs on a bare connection; a retry or an error takes the ORM path.
         with self.db.begin() as conn:
@@ -271,17 +280,21 @@ class ConversationService:
                     reserved.status.value,
                     reserved.language,  # type: ignore[arg-type]
                     reserved.dialogue,
-                    rules=self.rules(),
+                    rules=rules,
                 )
         with self.sessions.begin() as session:
             if found:
                 assert client_message_id is not None
-                return self._stored(session, conversation_id, client_message_id)
+                return self._stored(session, conversation_id, client_message_id, rules)
             self._get(session, conversation_id)  # raises NotFound if it doesn't exist
             raise Conflict("conversation is closed; start a new one", code="conversation_closed")
 
     def _stored(
-        self, session: Session, conversation_id: uuid.UUID, client_message_id: str
+        self,
+        session: Session,
+        conversation_id: uuid.UUID,
+        client_message_id: str,
+        rules: EscalationRules | None = None,
     ) -> Posted | tuple[Message, ConversationState]:
         """A retry: the stored turn, or the stored message still to be answered."""
         conv = self._get(session, conversation_id, lock=True)
@@ -297,7 +310,7 @@ class ConversationService:
             conv.status.value,
             conv.language,  # type: ignore[arg-type]
             conv.dialogue,
-            rules=self.rules(),
+            rules=rules,
         )
 
     def _answered(self, session: Session, message: Message) -> bool:

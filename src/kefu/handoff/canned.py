@@ -1,6 +1,10 @@
 """Canned responses: the tenant's own, or the bundled ones (canned.yaml) until it has any.
-Their text is a sandboxed Jinja2 template filled per conversation (customer and agent names, a
-short reference), so a broken or hostile template can't reach anything else.
+
+Their text is a Jinja2 template, but only a small part of the language is allowed: the
+variables below and `{% if %}` on them (checked when a response is saved, and again before
+rendering), in a sandbox, with the output capped. A loop or a huge repetition would make every
+agent's request do the work, so they are refused. The customer's name is filled in only for
+the agent who owns the chat (or a supervisor); others get it masked, as everywhere else.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -19,14 +23,59 @@ from sqlalchemy.exc import IntegrityError
 from kefu.conversations.models import Conversation, Customer
 from kefu.dialogue.state import DialogueState
 from kefu.errors import Conflict, InvalidInput, NotFound
-from kefu.handoff.models import CannedResponse
+from kefu.handoff.models import CannedResponse, Handoff, HandoffStatus
 from kefu.handoff.reads import account_names
+from kefu.privacy.pii import mask_value
 from kefu.text.normalize import clean_display
 
 if TYPE_CHECKING:
     from kefu.runtime import Runtime
 
 _TEMPLATES = SandboxedEnvironment(autoescape=False)
+VARIABLES = ("customer_name", "agent_name", "conversation")
+_ALLOWED = (
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.Name,
+    nodes.If,
+    nodes.Not,
+    nodes.And,
+    nodes.Or,
+    nodes.Const,
+)
+MAX_RENDERED = 4000
+
+
+def check_template(text: str) -> None:
+    """Only {{ variable }} and {% if variable %}...{% else %}...{% endif %}; else InvalidInput."""
+    try:
+        tree = _TEMPLATES.parse(text)
+    except TemplateSyntaxError as exc:
+        raise InvalidInput(
+            f"text: template error on line {exc.lineno}: {exc.message}", code="invalid_template"
+        ) from None
+    for node in tree.find_all(nodes.Node):
+        if not isinstance(node, _ALLOWED):
+            raise InvalidInput(
+                f"text: only {{{{ variable }}}} and {{% if %}} are allowed, not "
+                f"{type(node).__name__.lower()}",
+                code="invalid_template",
+            )
+        if isinstance(node, nodes.Name) and node.name not in VARIABLES:
+            raise InvalidInput(
+                f"text: unknown variable {node.name!r}; use {', '.join(VARIABLES)}",
+                code="invalid_template",
+            )
+
+
+def render(text: str, values: dict[str, Any]) -> str:
+    """Fill a canned response; one that breaks the rules is shown as written."""
+    try:
+        check_template(text)
+        return _TEMPLATES.from_string(text).render(values)[:MAX_RENDERED]
+    except Exception:  # a broken template must not hide the others
+        return text
 
 
 @functools.cache
@@ -36,7 +85,7 @@ def _bundled_canned() -> list[dict[str, Any]]:
 
 
 def canned(
-    runtime: Runtime, account_id: int, conversation_id: uuid.UUID | None
+    runtime: Runtime, account_id: int, conversation_id: uuid.UUID | None, override: bool = False
 ) -> list[dict[str, Any]]:
     """The tenant's canned responses (the bundled ones until it has its own), filled in."""
     with runtime.conversations.reads() as session:
@@ -55,22 +104,26 @@ def canned(
             language = conv.language
             ds = DialogueState.from_json(conv.dialogue)
             customer = session.get(Customer, conv.customer_id) if conv.customer_id else None
-            values["customer_name"] = (
+            name = (
                 (ds.profile or {}).get("name")
                 or ds.name
                 or (customer.display_name if customer else "")
             ) or ""
+            owner = session.scalar(
+                select(Handoff.agent_id).where(
+                    Handoff.conversation_id == conversation_id,
+                    Handoff.status == HandoffStatus.ASSIGNED,
+                )
+            )
+            reveal = override or owner == account_id
+            values["customer_name"] = name if reveal or not name else mask_value("name", name)
             values["conversation"] = str(conv.id)[:8].upper()
     items = rows or _bundled_canned()
     if language is not None:
         items = [c for c in items if c["language"] == language] or items
     out = []
     for item in items:
-        try:
-            text = _TEMPLATES.from_string(str(item["text"])).render(values)
-        except Exception:  # a broken template must not hide the others
-            text = str(item["text"])
-        out.append({**item, "text": text})
+        out.append({**item, "text": render(str(item["text"]), values)})
     return out
 
 
@@ -80,10 +133,7 @@ def create_canned(
     text = clean_display(text)
     if not text:
         raise InvalidInput("text must not be empty", code="empty_text")
-    try:
-        _TEMPLATES.from_string(text)
-    except TemplateSyntaxError as exc:
-        raise InvalidInput(f"text: template error on line {exc.lineno}: {exc.message}") from None
+    check_template(text)
     with runtime.conversations.sessions.begin() as session:
         row = CannedResponse(
             tenant_id=runtime.conversations.tenant_id,

@@ -6,9 +6,11 @@ events). `HandoffService` (service.py) adds the agents and their actions.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, insert, select
@@ -60,6 +62,7 @@ class HandoffCore:
         conversations.rules = self.rules
         self._rules: tuple[float, EscalationRules | None] = (0.0, None)
         self._queued: set[int] = set()  # messages whose turn queued a handoff, until routed
+        self._routing_lock = threading.RLock()
 
     # -- the tenant's escalation rules, cached briefly (every process reads the database) --
 
@@ -136,11 +139,25 @@ class HandoffCore:
 
     # -- routing ---------------------------------------------------------------------------
 
+    @contextmanager
+    def routing_transaction(self) -> Iterator[Session]:
+        """A transaction in which who-serves-whom may change: serialised with every other
+        (a lock in this process, and PostgreSQL's advisory lock across processes), taken
+        before any conversation row is locked, so no two can deadlock."""
+        with self._routing_lock, self.sessions.begin() as session:
+            routing.lock_routing(session, self.tenant_id)
+            yield session
+
     def route(self) -> None:
-        """Give queued customers to free agents; tell everyone concerned."""
+        """Give queued customers to free agents; tell everyone concerned. Chats of an account
+        that may no longer serve (deactivated, demoted) go back to the queue first."""
         now = utcnow()
         try:
-            with self.sessions.begin() as session:
+            with self.routing_transaction() as session:
+                lost = [h.conversation_id for h in routing.orphaned(session)]
+                for handoff in routing.orphaned(session):
+                    routing.requeue(session, handoff, now)
+                    self._system(session, handoff.conversation_id, "live.transferred")
                 done = routing.route(session, self.tenant_id, now)
                 names = []
                 for a in done:
@@ -149,11 +166,15 @@ class HandoffCore:
         except IntegrityError:  # a concurrent change of the same rows: the next route wins
             log.info("routing raced another process; it will run again on the next change")
             return
+        for cid in lost:
+            self._notify_messages(cid)
+            self._status(cid, ConversationStatus.WAITING_AGENT, None)
+            self._inbox("queued", cid)
         for assignment, name in zip(done, names, strict=True):
             self._notify_messages(assignment.conversation_id)
             self._status(assignment.conversation_id, ConversationStatus.WITH_AGENT, name)
-            self._inbox("assigned", assignment.conversation_id)
-        if done:
+            self._inbox("assigned", assignment.conversation_id, assignment.agent_id)
+        if done or lost:
             self.publish_queue_all()
 
     def queue(self, conversation_id: uuid.UUID) -> routing.QueueInfo:
@@ -177,6 +198,16 @@ class HandoffCore:
             self._publish_conv(cid, {"type": "queue", **queue_json(info)})
 
     # -- reads -----------------------------------------------------------------------------
+
+    def owner_of(self, conversation_id: uuid.UUID) -> int | None:
+        """The agent who has the conversation now, if any."""
+        with self.reads() as session:
+            return session.scalar(
+                select(Handoff.agent_id).where(
+                    Handoff.conversation_id == conversation_id,
+                    Handoff.status == HandoffStatus.ASSIGNED,
+                )
+            )
 
     def names(self, account_ids: Sequence[int]) -> dict[int, str]:
         if not account_ids:
@@ -270,11 +301,16 @@ class HandoffCore:
             conversation_id, {"type": "status", "status": status.value, "agent": agent}
         )
 
-    def _inbox(self, event: str, conversation_id: uuid.UUID) -> None:
-        self.bus.publish(
-            channels.inbox(self.tenant_id),
-            {"type": "inbox", "event": event, "conversation_id": str(conversation_id)},
-        )
+    def _inbox(self, event: str, conversation_id: uuid.UUID, agent_id: int | None = None) -> None:
+        """`agent_id`: who has the chat now, so a console knows a new one is its own."""
+        frame: dict[str, Any] = {
+            "type": "inbox",
+            "event": event,
+            "conversation_id": str(conversation_id),
+        }
+        if agent_id is not None:
+            frame["agent_id"] = agent_id
+        self.bus.publish(channels.inbox(self.tenant_id), frame)
 
 
 def queue_json(info: routing.QueueInfo) -> dict[str, Any]:

@@ -71,6 +71,8 @@ class Handoff(Base):
     __tablename__ = "handoffs"
     __table_args__ = (
         Index("ix_handoffs_queue", "tenant_id", "status", "rank", "requested_at"),
+        # The wait estimate reads the latest finished chats.
+        Index("ix_handoffs_tenant_ended", "tenant_id", "ended_at"),
         # At most one open handoff per conversation, whichever process asks.
         Index(
             "uq_handoffs_open_conversation",

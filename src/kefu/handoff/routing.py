@@ -19,12 +19,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from kefu.accounts.models import Account
+from kefu.accounts.permissions import AccountRole, Permission, permissions_of
 from kefu.conversations.models import Conversation, ConversationStatus
 from kefu.handoff.models import Agent, AgentStatus, Handoff, HandoffStatus
 
 PRIORITIES = ("urgent", "high", "vip", "normal")
 HANDLE_TIME_SAMPLE = 50  # recent finished chats the wait estimate averages over
 HANDLE_TIME_WINDOW = timedelta(days=7)
+ROUTE_BATCH = 1000  # queued customers looked at per routing run
 PRESENCE = timedelta(seconds=120)  # an online agent unseen for longer is treated as away
 
 
@@ -81,11 +84,50 @@ def pick_agent(handoff: Handoff, agents: Sequence[Agent], active: dict[int, int]
     return min(candidates, key=lambda a: (active.get(a.account_id, 0) / a.capacity, idle_since(a)))
 
 
+# Roles that serve customers: a deactivated or demoted account gets no chats, whatever its
+# agent profile still says.
+WORK_ROLES = tuple(r for r in AccountRole if Permission.HANDOFF_WORK in permissions_of(r))
+
+
 def available(session: Session, now: datetime) -> Sequence[Agent]:
-    """Agents who are online and present (seen within PRESENCE)."""
+    """Agents who are online, present (seen within PRESENCE) and still allowed to serve."""
     return session.scalars(
-        select(Agent).where(Agent.status == AgentStatus.ONLINE, Agent.seen_at >= now - PRESENCE)
+        select(Agent)
+        .join(Account, Account.id == Agent.account_id)
+        .where(
+            Agent.status == AgentStatus.ONLINE,
+            Agent.seen_at >= now - PRESENCE,
+            Account.active.is_(True),
+            Account.role.in_(WORK_ROLES),
+        )
     ).all()
+
+
+def orphaned(session: Session) -> Sequence[Handoff]:
+    """Chats assigned to an account that may no longer serve (deactivated, demoted)."""
+    return session.scalars(
+        select(Handoff)
+        .join(Account, Account.id == Handoff.agent_id)
+        .where(
+            Handoff.status == HandoffStatus.ASSIGNED,
+            (Account.active.is_(False)) | (Account.role.not_in(WORK_ROLES)),
+        )
+    ).all()
+
+
+def requeue(session: Session, handoff: Handoff, now: datetime) -> None:
+    """Back to the queue, keeping its place (it has waited since `requested_at`)."""
+    handoff.status = HandoffStatus.QUEUED
+    handoff.agent_id = None
+    handoff.assigned_at = None
+    session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == handoff.conversation_id,
+            Conversation.status == ConversationStatus.WITH_AGENT,
+        )
+        .values(status=ConversationStatus.WAITING_AGENT, updated_at=now)
+    )
 
 
 def lock_routing(session: Session, tenant_id: int) -> None:
@@ -102,7 +144,7 @@ def route(session: Session, tenant_id: int, now: datetime) -> list[Assignment]:
         select(Handoff)
         .where(Handoff.status == HandoffStatus.QUEUED)
         .order_by(*queue_order())  # type: ignore[arg-type]
-        .limit(200)
+        .limit(ROUTE_BATCH)
     ).all()
     if not queued:
         return []

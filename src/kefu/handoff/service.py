@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from kefu.accounts.models import Account
 from kefu.accounts.permissions import Permission, permissions_of
@@ -20,7 +22,7 @@ from kefu.conversations.models import Conversation, ConversationStatus, Message,
 from kefu.conversations.service import ConversationService
 from kefu.db.base import utcnow
 from kefu.dialogue.state import DialogueState
-from kefu.errors import Conflict, InvalidInput, NotFound
+from kefu.errors import Conflict, InvalidInput
 from kefu.handoff import routing
 from kefu.handoff.core import MAX_COMMENT, HandoffCore, name_of
 from kefu.handoff.models import (
@@ -69,6 +71,8 @@ class HandoffService(HandoffCore):
             agent.status_at = agent.seen_at = utcnow()
             session.flush()
             session.expunge(agent)
+        if status is AgentStatus.OFFLINE:
+            self._release(account_id)
         self.bus.publish(
             channels.inbox(self.tenant_id),
             {"type": "inbox", "event": "agent_status", "agent_id": account_id, "status": status},
@@ -77,6 +81,27 @@ class HandoffService(HandoffCore):
             self.route()
         self.publish_queue_all()  # the estimate depends on who is online
         return agent
+
+    def _release(self, account_id: int) -> None:
+        """An agent who goes offline hands their chats back to the queue (in their place),
+        rather than leaving customers with a silent bot and nobody to answer."""
+        now = utcnow()
+        with self.routing_transaction() as session:
+            mine = session.scalars(
+                select(Handoff).where(
+                    Handoff.status == HandoffStatus.ASSIGNED, Handoff.agent_id == account_id
+                )
+            ).all()
+            released = [h.conversation_id for h in mine]
+            for handoff in mine:
+                routing.requeue(session, handoff, now)
+                self._system(session, handoff.conversation_id, "live.transferred")
+        for cid in released:
+            self._notify_messages(cid)
+            self._status(cid, ConversationStatus.WAITING_AGENT, None)
+            self._inbox("queued", cid)
+        if released:
+            self.route()
 
     def touch(self, account_id: int) -> None:
         """The agent is here (their console's socket, or an action). One who was away long
@@ -160,7 +185,9 @@ class HandoffService(HandoffCore):
         agent = self.agent(account_id)
         self.touch(account_id)
         previous: int | None = None
-        with self.conversations.locks.lock(conversation_id), self.sessions.begin() as session:
+        # Under the routing lock: the capacity check and the assignment can't interleave with
+        # another take or a routing run.
+        with self.conversations.locks.lock(conversation_id), self.routing_transaction() as session:
             conv = self._conversation(session, conversation_id, lock=True)
             if conv.status is ConversationStatus.CLOSED:
                 raise Conflict("the conversation is closed", code="conversation_closed")
@@ -200,7 +227,7 @@ class HandoffService(HandoffCore):
             session.expunge(handoff)
         self._notify_messages(conversation_id)
         self._status(conversation_id, ConversationStatus.WITH_AGENT, name)
-        self._inbox("assigned", conversation_id)
+        self._inbox("assigned", conversation_id, account_id)
         if previous is not None:
             self.route()
         self.publish_queue_all()
@@ -222,6 +249,12 @@ class HandoffService(HandoffCore):
                 if found is not None:
                     existing = session.get(Message, found)
                     assert existing is not None
+                    if existing.role is not Role.AGENT or existing.author_id != account_id:
+                        # Someone else's message: never hand it back (it isn't masked).
+                        raise Conflict(
+                            "client_message_id is already used by another message",
+                            code="client_message_id_taken",
+                        )
                     session.expunge(existing)
                     return existing
             reserved = repository.reserve(conn, self.tenant_id, conversation_id, 1)
@@ -255,15 +288,12 @@ class HandoffService(HandoffCore):
         if (to_agent is None) == (team is None):
             raise InvalidInput("transfer to one agent_id or one team", code="invalid_transfer")
         if to_agent is not None:
-            target = self.agent(to_agent)
-            if target.status is AgentStatus.OFFLINE:
-                raise Conflict("that agent is offline", code="agent_offline")
-        with self.conversations.locks.lock(conversation_id), self.sessions.begin() as session:
+            self.agent(to_agent)
+        with self.conversations.locks.lock(conversation_id), self.routing_transaction() as session:
             handoff = self._owned(session, account_id, conversation_id, override)
-            if to_agent is not None and session.get(Account, to_agent) is None:
-                raise NotFound("no such agent", code="agent_not_found")
             now = utcnow()
             if to_agent is not None:
+                self._check_target(session, to_agent, now, override)
                 routing.assign(session, handoff, to_agent, now)
                 self._system(session, conversation_id, "live.joined", agent=to_agent)
                 name = name_of(session.get(Account, to_agent))
@@ -282,10 +312,25 @@ class HandoffService(HandoffCore):
         self._notify_messages(conversation_id)
         status = ConversationStatus.WITH_AGENT if to_agent else ConversationStatus.WAITING_AGENT
         self._status(conversation_id, status, name)
-        self._inbox("transferred", conversation_id)
+        self._inbox("transferred", conversation_id, to_agent)
         self.route()
         self.publish_queue(conversation_id)
         return handoff
+
+    def _check_target(self, session: Session, agent_id: int, now: datetime, override: bool) -> None:
+        """A colleague may receive a chat when online, present and with a free seat (a
+        supervisor may overrule the seat count, not absence)."""
+        target = next(
+            (a for a in routing.available(session, now) if a.account_id == agent_id), None
+        )
+        if target is None:
+            raise Conflict("that agent is not online", code="agent_offline")
+        active = routing.active_counts(session).get(agent_id, 0)
+        if active >= target.capacity and not override:
+            raise Conflict(
+                f"that agent already has {active} chats (capacity {target.capacity})",
+                code="agent_full",
+            )
 
     def hand_back(
         self, account_id: int, conversation_id: uuid.UUID, override: bool = False
@@ -349,6 +394,12 @@ class HandoffService(HandoffCore):
                 )
         with self.sessions.begin() as session:
             self._conversation(session, conversation_id)
+            if self._open(session, conversation_id) is not None:
+                # The survey comes when the chat ends; a rating now would pre-empt it.
+                raise Conflict(
+                    "the chat with a person is still going on; rate it when it ends",
+                    code="chat_in_progress",
+                )
             last = session.scalars(
                 select(Handoff)
                 .where(Handoff.conversation_id == conversation_id)

@@ -13,6 +13,13 @@ from typing import Any
 from kefu.dialogue.state import DialogueState
 from kefu.privacy.pii import PiiDetector
 
+# Answers to identity checks (an order's last four digits, a one-time code): never shown.
+SECRET_SLOTS = frozenset({"last4", "code", "otp", "password", "pin"})
+
+
+def _shown(name: str, value: str, pii: PiiDetector) -> str:
+    return "****" if name in SECRET_SLOTS else pii.mask(value)
+
 
 def mood_of(sentiment: Mapping[str, Any] | None) -> str:
     """One word per turn for the agent: angry, negative, neutral or positive."""
@@ -68,10 +75,10 @@ def summarize(
     turns = [dict(e) for e in events]
     slots: dict[str, str] = {}
     for name, value in ds.handed_over.items():
-        slots[name] = pii.mask(value)
+        slots[name] = _shown(name, value, pii)
     for frame in ds.frames:
         for name, slot in frame.slots.items():
-            slots[name] = pii.mask(slot.text or str(slot.value))
+            slots[name] = _shown(name, slot.text or str(slot.value), pii)
     tried = []
     for turn in turns:
         what = turn.get("faq") or turn.get("flow") or turn.get("intent")

@@ -6,8 +6,8 @@ import uuid
 
 
 def conversation(tenant_id: int, conversation_id: uuid.UUID | str) -> str:
-    """Everything live about one conversation: new messages (as notifications carrying the
-    latest `seq`; clients read the messages from the database), typing, status, queue."""
+    """Everything live about one conversation: new messages (as notifications only: sockets
+    read the messages after their last `seq` from the database), typing, status, queue."""
     return f"conv:{tenant_id}:{conversation_id}"
 
 

@@ -15,6 +15,7 @@ from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
 from kefu.api.auth import allowed
 from kefu.api.deps import RuntimeDep, parse_conversation_id, require_json
+from kefu.api.routes.accounts import RowId
 from kefu.api.schemas import ErrorOut, Printable
 from kefu.errors import Forbidden
 from kefu.handoff import canned as canned_responses
@@ -80,7 +81,7 @@ class AgentMessageIn(_In):
 
 
 class TransferIn(_In):
-    agent_id: int | None = None
+    agent_id: int | None = Field(None, ge=1, le=2**31 - 1)
     team: Printable | None = Field(None, min_length=1, max_length=64)
     note: Printable | None = Field(None, max_length=500)
 
@@ -192,7 +193,7 @@ def list_agents(principal: Worker, runtime: RuntimeDep) -> list[AgentOut]:
     dependencies=[Depends(require_json)],
 )
 def update_agent(
-    agent_id: int, body: AgentUpdate, principal: Manager, runtime: RuntimeDep
+    agent_id: RowId, body: AgentUpdate, principal: Manager, runtime: RuntimeDep
 ) -> AgentOut:
     """Capacity, skills, languages and teams of an agent (supervisors and admins)."""
     reads.check_agent_account(runtime, agent_id)
@@ -235,7 +236,10 @@ def canned(
 ) -> list[CannedOut]:
     """Canned responses, with their variables filled for `conversation_id` when given."""
     cid = _cid(conversation_id) if conversation_id else None
-    return [CannedOut(**c) for c in canned_responses.canned(runtime, principal.id, cid)]
+    return [
+        CannedOut(**c)
+        for c in canned_responses.canned(runtime, principal.id, cid, _override(principal))
+    ]
 
 
 @router.post(
@@ -252,7 +256,7 @@ def create_canned(body: CannedIn, principal: Manager, runtime: RuntimeDep) -> Ca
 
 
 @router.delete("/canned/{canned_id}", status_code=204, responses=ERRORS)
-def delete_canned(canned_id: int, principal: Manager, runtime: RuntimeDep) -> None:
+def delete_canned(canned_id: RowId, principal: Manager, runtime: RuntimeDep) -> None:
     canned_responses.delete_canned(runtime, canned_id)
 
 

@@ -33,6 +33,7 @@ POLICY_VIOLATION = 1008
 MAX_WATCHED = 50
 TYPING_EVERY_S = 1.0
 HEARTBEAT_S = 30.0  # well inside routing.PRESENCE
+FORWARD_RETRY_S = 0.5
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -69,7 +70,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         await websocket.close(code=POLICY_VIOLATION, reason=f"{exc.code}: {exc.message}"[:120])
         return
     await websocket.accept()
-    session = AgentSession(websocket, runtime, principal.id)
+    session = AgentSession(websocket, runtime, principal.id, websocket.cookies[SESSION_COOKIE])
     tasks: list[asyncio.Task[None]] = []
     try:
         await session.subscription.ready()
@@ -85,8 +86,9 @@ async def agent_socket(websocket: WebSocket) -> None:
 
 
 class AgentSession:
-    def __init__(self, websocket: WebSocket, runtime: Runtime, account_id: int) -> None:
+    def __init__(self, websocket: WebSocket, runtime: Runtime, account_id: int, token: str) -> None:
         self.websocket = websocket
+        self.token = token
         self.runtime = runtime
         self.account_id = account_id
         self.tenant_id = runtime.tenant.id
@@ -101,9 +103,12 @@ class AgentSession:
 
     async def receive(self) -> None:
         while True:
-            raw = await self.websocket.receive_text()
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text") or ""
             try:
-                frame = json.loads(raw) if len(raw) <= 1000 else None
+                frame = json.loads(raw) if 0 < len(raw) <= 1000 else None
             except ValueError:
                 frame = None
             if not isinstance(frame, dict):
@@ -121,7 +126,7 @@ class AgentSession:
             elif kind == "unwatch":
                 self.unwatch(cid)
             else:
-                self.typing(cid)
+                await self.typing(cid)
 
     async def watch(self, cid: uuid.UUID, after: Any) -> None:
         key = str(cid)
@@ -151,37 +156,53 @@ class AgentSession:
         if self.streams.pop(str(cid), None) is not None:
             self.subscription.remove(channels.conversation(self.tenant_id, cid))
 
-    def typing(self, cid: uuid.UUID) -> None:
+    async def typing(self, cid: uuid.UUID) -> None:
+        """The customer sees "agent is typing" only from the agent who owns the chat."""
         key = str(cid)
         now = time.monotonic()
         if now - self.typed_at.get(key, 0.0) < TYPING_EVERY_S:
             return
         self.typed_at[key] = now
+        if await run_in_threadpool(self.runtime.handoffs.owner_of, cid) != self.account_id:
+            return
         self.runtime.bus.publish(
             channels.conversation(self.tenant_id, cid),
             {"type": "typing", "role": "agent", "conversation_id": key},
         )
 
     async def heartbeat(self) -> None:
-        """Presence: while the console is connected, routing knows the agent is there."""
-        try:
-            while True:
+        """Presence: while the console is connected, routing knows the agent is there. The
+        sign-in is checked again each time: a signed-out, deactivated or demoted account's
+        socket is closed."""
+        while True:
+            try:
+                await run_in_threadpool(_principal, self.runtime, self.token)
+            except KefuError as exc:
+                await self.websocket.close(
+                    code=POLICY_VIOLATION, reason=f"{exc.code}: {exc.message}"[:120]
+                )
+                return
+            except Exception:  # the database may be briefly away: try again next beat
+                log.warning("agent session check failed", exc_info=True)
+            try:
                 await run_in_threadpool(self.runtime.handoffs.touch, self.account_id)
-                await asyncio.sleep(HEARTBEAT_S)
-        except asyncio.CancelledError:
-            return
-        except Exception:  # presence is best effort; the database may be briefly away
-            log.warning("agent presence update failed", exc_info=True)
+            except Exception:  # presence is best effort
+                log.warning("agent presence update failed", exc_info=True)
+            await asyncio.sleep(HEARTBEAT_S)
 
     async def forward(self) -> None:
-        try:
-            while True:
+        while True:
+            try:
                 event = await self.subscription.get()
+            except (RuntimeError, asyncio.CancelledError):  # closed
+                return
+            try:
                 await self.handle(event)
-        except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
-            return
-        except Exception:
-            log.exception("forwarding to agent socket failed")
+            except (WebSocketDisconnect, asyncio.CancelledError):
+                return
+            except Exception:  # e.g. the database briefly away: catch up on the next event
+                log.exception("forwarding to agent socket failed; continuing")
+                await asyncio.sleep(FORWARD_RETRY_S)
 
     async def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")

@@ -102,9 +102,12 @@ async def conversation_socket(websocket: WebSocket, conversation_id: str) -> Non
 async def _forward(subscription: Subscription, stream: MessageStream) -> None:
     """Bus events to the customer: new messages (read from the database), and the agent's
     typing, the conversation's status and the queue."""
-    try:
-        while True:
+    while True:
+        try:
             event = await subscription.get()
+        except (RuntimeError, asyncio.CancelledError):  # closed
+            return
+        try:
             kind = event.get("type")
             if kind in ("message", "resync"):
                 await stream.catch_up()
@@ -112,10 +115,11 @@ async def _forward(subscription: Subscription, stream: MessageStream) -> None:
                 await stream.send({"type": "typing", "role": "agent"})
             elif kind in ("status", "queue"):
                 await stream.send(event)
-    except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
-        return  # the socket closed; the receive loop ends too
-    except Exception:
-        log.exception("forwarding to conversation socket %s failed", stream.conversation_id)
+        except (WebSocketDisconnect, asyncio.CancelledError):
+            return  # the socket closed; the receive loop ends too
+        except Exception:  # e.g. the database briefly away: catch up on the next event
+            log.exception("forwarding to conversation socket %s failed", stream.conversation_id)
+            await asyncio.sleep(0.5)
 
 
 async def _receive(

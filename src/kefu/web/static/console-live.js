@@ -79,7 +79,8 @@ export function unwatch(id) {
 // handoff says who; a frame without it is checked against "mine").
 async function forMe(frame) {
   if (frame.event === "queued") return Boolean(session.agent && session.agent.status === "online");
-  if (frame.event !== "assigned" || !session.me) return false;
+  if (!["assigned", "transferred"].includes(frame.event) || !session.me) return false;
+  if (frame.agent_id !== undefined) return frame.agent_id === session.me.id;
   if (frame.handoff) return Boolean(frame.handoff.agent && frame.handoff.agent.id === session.me.id);
   const res = await api("GET", "/v1/agent/inbox?view=mine");
   if (res.status !== 200) return false;

@@ -98,9 +98,16 @@ addEventListener("kefu:signed-out", () => {
 inbox.onOpen((id) => chat.open(id));
 chat.onChange(() => inbox.refresh());
 addEventListener("kefu:open", (ev) => { inbox.highlight(ev.detail); chat.open(ev.detail); });
+// A burst of inbox events (a routing run assigns several chats) costs one refresh.
+let refreshTimer = null;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => inbox.refresh(), 250);
+}
+
 live.on({
   inbox: async (frame) => {
-    inbox.refresh();
+    refreshSoon();
     chat.inboxEvent(frame);
     const me = session.me;
     if (frame.event === "agent_status" && me && (frame.agent_id ?? me.id) === me.id) {
