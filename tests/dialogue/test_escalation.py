@@ -197,6 +197,7 @@ def test_every_setting_has_a_default_and_round_trips_as_json() -> None:
     assert DEFAULT_RULES.business_hours is None
     rules = EscalationRules(business_hours=OFFICE, vip_tiers=[" Gold ", "VIP"])
     assert rules.vip_tiers == ["gold", "vip"]
+    assert EscalationRules(vip_tiers=["金卡 会员"]).vip_tiers == ["金卡 会员"]  # printable
     assert EscalationRules.model_validate(json.loads(rules.model_dump_json())) == rules
 
 
@@ -207,7 +208,10 @@ def test_every_setting_has_a_default_and_round_trips_as_json() -> None:
         ({"anger_window": HISTORY + 1}, f"less than or equal to {HISTORY}"),
         ({"negative_below": 0.9}, "less than or equal to 0.5"),
         ({"fallbacks": -1}, "greater than or equal to 0"),
-        ({"vip_tiers": [""]}, "a tier is 1-32 characters"),
+        ({"vip_tiers": [""]}, "a tier is 1-32 printable characters"),
+        ({"vip_tiers": ["x" * 33]}, "a tier is 1-32 printable characters"),
+        ({"vip_tiers": ["g\u0000"]}, "a tier is 1-32 printable characters"),  # JSONB refuses NUL
+        ({"vip_tiers": ["gold\nvip"]}, "a tier is 1-32 printable characters"),
         ({"angry_turns": 2}, "Extra inputs are not permitted"),
         ({"business_hours": {"weekly": {"mon": ["9-5"]}}}, "business_hours.weekly"),
     ],
@@ -383,6 +387,40 @@ def test_bare_words_count_only_as_the_whole_message(text: str) -> None:
         "he made threats against my family",
         "I think there is a hidden camera in the room",
         "屋里有煤气泄漏的味道",
+        # a child harmed, lost or in danger: the child is the one it happens to
+        "孩子从车上摔下来了",
+        "孩子被车撞了",
+        "孩子不见了",
+        "孩子走丢了",
+        "找不到孩子了",
+        "孩子摔了",
+        "我儿子撞到了头",
+        "我儿子摔倒了，头在流血",
+        "女儿在马路上被电动车撞倒了",
+        "孩子卡在电梯里了",
+        "孩子的手被车门夹到了",
+        "孩子摔伤了，保险能赔吗",  # reported, then a question
+        "孩子晕倒了怎么办",
+        "my son fell off the bike",
+        "my child is hurt",
+        "my daughter is bleeding",
+        "my child is hurt, what should I do?",
+        "can you help? my kid is missing",
+        "I can't find my son anywhere",
+        "we lost track of our kids at the station",
+        "my daughter was hit by a scooter",
+        "my son's fallen off the scooter",
+        "my toddler is trapped in the car",
+        "my kid got stuck in the elevator",
+        # threats and accidents
+        "someone threatened to kill me",
+        "the host tried to kill me",
+        "有人说要杀了我",
+        "I'm trapped in the lift",
+        "this is an emergency",
+        "Emergency!",
+        "I had an accident on the bike",
+        "骑车出了车祸",
     ],
 )
 def test_minors_in_danger_and_threats_are_safety_matters(text: str) -> None:
@@ -405,6 +443,29 @@ def test_minors_in_danger_and_threats_are_safety_matters(text: str) -> None:
         "打我电话就行",
         "晚上被打扰了，隔壁很吵",
         "这价格简直是抢劫",
+        # everyday words with a child who isn't harmed, figures of speech
+        "My son can't find the QR code on the bike",
+        "my daughter is stuck on the payment page",
+        "my kids fell asleep, can I extend the booking?",
+        "This app is going to kill me, the unlock never works",
+        "I'm trapped in an auto-renew subscription",
+        "孩子把手机摔了，订单还能查吗",
+        "我儿子的账号卡住了，登录不了",
+        "孩子摔了手机",
+        "孩子的手机不见了",
+        "孩子晕车，能退票吗",
+        "孩子卡在家里上网课",
+        "I lost my kid's card",
+        "my son's ticket is missing",
+        "my son crashed the app",
+        "what's the emergency contact for the hotel front desk",
+        "What should I do in an emergency?",
+        "I booked the wrong date by accident",
+        # questions that only imagine harm
+        "can kids get hurt on e-bikes?",
+        "If my child gets hurt, does insurance cover it?",
+        "孩子骑车容易摔倒吗",
+        "如果孩子摔倒了怎么办",
     ],
 )
 def test_ordinary_questions_are_not_safety_matters(text: str) -> None:

@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
+from functools import cache
 from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,9 +39,26 @@ _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 # A question about children ("can my child ride?", "孩子骑车需要什么条件") asks about the rules;
 # only a report of one riding is a safety matter.
 _ASKS = re.compile(
-    r"[?？]|吗|什么|怎么|如何|能不能|能否|可不可以|可以|是否|允许|几岁|多大|年龄|哪"
+    r"[?？]|吗|什么|怎么|怎样|如何|能不能|能否|可不可以|可以|是否|会不会|是不是|允许|几岁|多大|年龄|哪"
     r"|^(?:can|could|may|is|are|do|does|how|what|where|when|why|should|will)\b"
     r"|\b(?:allowed|age limit|minimum age|how old)\b"
+)
+# A question that only imagines a child's harm, in the clause that names it: "如果…", "万一…",
+# "…容易摔倒吗", "if my child gets hurt…", "can kids get hurt…", "does insurance cover…".
+_IMAGINES = re.compile(
+    r"如果|万一|要是|假如|假设|假使|若是|是否会|会不会|会(?![员议儿])|可能|容易|避免|防止|预防|保险|理赔|赔付"
+    r"|\b(?:if|in case|whether|unless|avoid|prevent|insurance|insured|covers?|covered|risks?"
+    r"|safe)\b"
+    r"|\b(?:can|could|might|may|will|would)\s+(?:\S+\s+){0,3}?(?:get|be|fall|go)\b"
+)
+_IMAGINES_AFTER = re.compile(r"[^,.!?;，。！？；]{0,6}?的话")  # "孩子摔倒的话怎么办"
+_CLAUSE = re.compile(r"[,.!?;，。！？；]")
+_CJK = "\u4e00-\u9fff"
+# Between a child and what happened to it: nothing of the child's ("孩子的账号", "孩子把手机").
+_ZH_GAP = r"[^的把将\s,.!?;，。！？；]{0,10}?"
+_EN_GAP = (
+    r"(?:['’]s)?(?:\s+(?:just|has|had|have|was|were|is|are|got|been|also|then|accidentally"
+    r"|suddenly|now))*\s+"
 )
 
 
@@ -160,8 +178,9 @@ class EscalationRules(_Strict):
     @classmethod
     def _tiers(cls, value: list[str]) -> list[str]:
         tiers = [tier.strip().lower() for tier in value]
-        if any(not tier or len(tier) > 32 for tier in tiers):
-            raise ValueError("a tier is 1-32 characters")
+        # Printable only: a NUL or other control character can't be stored in JSONB.
+        if any(not tier or len(tier) > 32 or not tier.isprintable() for tier in tiers):
+            raise ValueError("a tier is 1-32 printable characters")
         return tiers
 
     @model_validator(mode="after")
@@ -263,23 +282,79 @@ def sustained(
     return None
 
 
+def _words(group: str, lang: str) -> str:
+    """The group's words in `lang` as a regex alternation (longest first); a zh word ending
+    in 了 ends its clause ("孩子摔了", not "孩子摔了手机")."""
+    words = sorted(ctx.lexicon()[group].get(lang, ()), key=len, reverse=True)
+    if lang == "zh":
+        return (
+            "|".join(
+                re.escape(w) + (rf"(?=[啊呀吧呢哦吗]|[^{_CJK}]|$)" if w.endswith("了") else "")
+                for w in words
+            )
+            or "(?!)"
+        )
+    return "|".join(re.escape(w) for w in words) or "(?!)"
+
+
+def _anywhere(group: str) -> str:
+    """zh words anywhere, en words as whole words."""
+    return rf"(?:{_words(group, 'zh')})|(?<![a-z])(?:{_words(group, 'en')})(?![a-z])"
+
+
+@cache
+def _patterns() -> dict[str, re.Pattern[str]]:
+    child_zh, child_en = _words("minor", "zh"), _words("minor", "en")
+    return {
+        "not_safety": re.compile(_anywhere("not_safety")),
+        "minor_things": re.compile(_anywhere("minor_things")),
+        "minor_harm": re.compile(_anywhere("minor_harm")),
+        # the child, then at once what happened to it
+        "minor_harm_bound": re.compile(
+            rf"(?:{child_zh}){_ZH_GAP}(?:{_words('minor_harm_bound', 'zh')})"
+            rf"|(?<![a-z])(?:{child_en}){_EN_GAP}(?:{_words('minor_harm_bound', 'en')})(?![a-z])"
+        ),
+        # nobody can find the child: the words, then the child (not the child's things)
+        "minor_lost": re.compile(
+            rf"(?:{_words('minor_lost', 'zh')})[^的把\s,.!?;，。！？；]{{0,3}}?(?:{child_zh})(?!的)"
+            rf"|(?<![a-z])(?:{_words('minor_lost', 'en')})\s+"
+            rf"(?:(?:my|our|the|a|his|her|their|little)\s+)?(?:{child_en})(?![a-z]|\s*['’])"
+        ),
+    }
+
+
+def _imagined(text: str, harm: re.Match[str]) -> bool:
+    """Is the harm only imagined, in a question ("如果孩子摔倒了怎么办", "can kids get hurt?")?
+    Only the clause that names it counts: "孩子摔伤了，保险能赔吗" reports one."""
+    if not _ASKS.search(text.strip()):
+        return False
+    clause = max((m.end() for m in _CLAUSE.finditer(text, 0, harm.start())), default=0)
+    return bool(
+        _IMAGINES.search(text, clause, harm.end()) or _IMAGINES_AFTER.match(text, harm.end())
+    )
+
+
 def safety_word(normalized: str) -> str | None:
     """What makes the message a safety matter (someone hurt or in danger), else None.
 
-    The lexicon's `safety` words anywhere; a child (`minor`) together with harm
-    (`minor_harm`), or reported riding (`minor_riding`, not in a question). Things named
-    after children ("儿童座椅", "child seat") are not children."""
-    if found := ctx.mentions("safety", normalized):
+    The lexicon's `safety` words anywhere, once phrases that only say one ("emergency
+    contact", "by accident": `not_safety`) are left out. A child (`minor`) comes to harm when
+    the message says harm itself (`minor_harm`), an everyday word right after the child
+    (`minor_harm_bound`: "孩子从车上摔下来了", "my son fell off", but not "孩子把手机摔了" or
+    "my son can't find the QR code"), or that the child can't be found (`minor_lost`), unless
+    a question only imagines it; or reported riding (`minor_riding`, not in a question).
+    Things named after children ("儿童座椅", "child seat") are not children."""
+    patterns = _patterns()
+    text = patterns["not_safety"].sub(" ", normalized)
+    if found := ctx.mentions("safety", text):
         return found
-    text = normalized
-    for words in ctx.lexicon()["minor_things"].values():
-        for word in words:
-            text = text.replace(word, " ")
+    text = patterns["minor_things"].sub(" ", text)
     minor = ctx.mentions("minor", text)
     if not minor:
         return None
-    if ctx.mentions("minor_harm", text):
-        return minor
+    for group in ("minor_harm", "minor_harm_bound", "minor_lost"):
+        if any(not _imagined(text, harm) for harm in patterns[group].finditer(text)):
+            return minor
     if ctx.mentions("minor_riding", text) and not _ASKS.search(text.strip()):
         return minor
     return None
