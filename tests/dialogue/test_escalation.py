@@ -500,6 +500,23 @@ def test_after_hours_a_handoff_becomes_an_invitation_to_leave_a_message() -> Non
     assert later.decision.reason == "fallback" and later.effects == ()
 
 
+def test_the_invitation_lapses_when_people_are_back_or_after_half_a_day() -> None:
+    p = pipeline()
+    (invited,) = chat(p, "转人工", rules=AFTER_HOURS, now=SHANGHAI_SAT_NOON)
+    # Monday morning, people are in: a new request is handed over, not taken as a message.
+    (monday,) = chat(p, "转人工", rules=AFTER_HOURS, now=SHANGHAI_MON_10, state=invited.state)
+    assert monday.wants_handoff and monday.effects == ()
+    # Sunday evening, still closed but 30 hours on: a new question is answered as one.
+    sunday = SHANGHAI_SAT_NOON + dt.timedelta(hours=30)
+    (later,) = chat(p, "asdf", rules=AFTER_HOURS, now=sunday, state=invited.state)
+    assert later.decision.reason != "leave_message" and later.effects == ()
+    assert not DialogueState.from_json(later.state).leave_message
+    # Within the half day, it is the message left.
+    soon = SHANGHAI_SAT_NOON + dt.timedelta(hours=2)
+    (left,) = chat(p, "车锁坏了", rules=AFTER_HOURS, now=soon, state=invited.state)
+    assert left.decision.reason == "leave_message"
+
+
 def test_a_left_message_remembers_the_skill_it_was_about() -> None:
     texts = ("报修", "转人工", "明天再说")
     *_, left = chat(pipeline(), *texts, rules=AFTER_HOURS, now=SHANGHAI_SAT_NOON)

@@ -190,3 +190,17 @@ def test_only_the_owner_types_to_the_customer(
         customer.send_json({"text": "押金怎么退", "client_message_id": "m1"})
         frame = customer.receive_json()
         assert frame["type"] == "turn"  # no "agent is typing" came first
+
+
+def test_identity_check_answers_are_hidden_from_agents(
+    client: TestClient, agents: dict[str, Agent]
+) -> None:
+    li = agents["xiaoli"]
+    li.online()
+    conv, auth = start(client, language="zh")
+    say(client, conv, auth, "转人工")
+    say(client, conv, auth, "4821")  # the last four of an order, typed for a check
+    say(client, conv, auth, "订单尾号4821")  # said in a sentence: PII masking's business
+    texts = [m["text"] for m in li.get(f"/conversations/{conv}")["messages"]]
+    assert "****" in texts and "4821" not in texts
+    assert li.get("/inbox?view=mine")[0]["last_message"]["text"] != "4821"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from itertools import pairwise
 from typing import Any, Literal
@@ -420,15 +420,38 @@ def route(
     turn.responses[:] = [name for name in turn.responses if name not in unsaid]
     turn.handoff = None
     ds.leave_message = True
+    ds.leave_message_at = now.isoformat()
     runner.say(turn, "common.handoff.after_hours", None, hours=hours.describe(turn.lang))
     return True
+
+
+LEAVE_MESSAGE_FOR = timedelta(hours=12)
+
+
+def message_awaited(ds: DialogueState, rules: EscalationRules, now: datetime) -> bool:
+    """Is the after-hours invitation still standing? It lapses once people are back (the
+    customer can then be handed over) or after LEAVE_MESSAGE_FOR: a new question the next day
+    is a new question, not the message left for the night."""
+    if not ds.leave_message:
+        return False
+    try:
+        since = datetime.fromisoformat(ds.leave_message_at or "")
+    except ValueError:
+        since = None  # a state stored before the time was kept: the invitation stands
+    hours = rules.business_hours
+    lapsed = (since is not None and now - since > LEAVE_MESSAGE_FOR) or (
+        hours is not None and hours.is_open(now)
+    )
+    if lapsed:
+        ds.leave_message, ds.leave_message_at = False, None
+    return not lapsed
 
 
 def take_message(turn: Turn, runner: FlowRunner, skill: str | None) -> str:
     """The message after an after-hours invitation becomes a ticket a person follows up (a
     cancel word declines). The ticket row links the stored message: the detail, which is not
     encrypted, never holds its text. Returns the decision's reason."""
-    turn.state.leave_message = False
+    turn.state.leave_message, turn.state.leave_message_at = False, None
     if ctx.whole("cancel", turn.parse.normalized):
         runner.say(turn, "common.handoff.message_cancelled")
         return "leave_message_cancelled"

@@ -133,7 +133,7 @@ class Pipeline:
         top = parse.top
         if escalation.wants_person(parse):
             return self._handoff(turn, state, "human_request", "normal", "common.handoff.human")
-        if ds.leave_message:
+        if escalation.message_awaited(ds, state.escalation, state.now or datetime.now(UTC)):
             skill = escalation.skill_of(map(self._skill, ds.about))
             return Decision(
                 DecisionKind.AFTER_HOURS, reason=escalation.take_message(turn, self.runner, skill)

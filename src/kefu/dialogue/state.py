@@ -67,6 +67,7 @@ class DialogueState:
     turn: int = 0
     profile: dict[str, Any] | None = None  # cached operator profile (tier, name, language)
     leave_message: bool = False  # told people are away: the next message becomes a ticket
+    leave_message_at: str | None = None  # when (ISO time): the invitation lapses
     # What the customer had told the flows when a person took over (slot -> what they
     # wrote), so the agent sees it after the flows are dropped.
     handed_over: dict[str, str] = field(default_factory=dict)
@@ -135,6 +136,7 @@ class DialogueState:
                 turn=int(data.get("turn", 0)),
                 profile=data.get("profile"),
                 leave_message=bool(data.get("leave_message")),
+                leave_message_at=data.get("leave_message_at"),
                 handed_over=dict(data.get("handed_over") or {}),
             )
         except (ValueError, TypeError, KeyError, AttributeError):
