@@ -36,7 +36,7 @@ def agents_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Accounts that may serve customers, with their live-chat settings."""
     from kefu.accounts.models import Account
     from kefu.accounts.permissions import Permission, permissions_of
-    from kefu.handoff.models import Agent
+    from kefu.handoff.models import DEFAULT_CAPACITY, Agent
 
     with _database() as (settings, sessions), sessions() as session:
         tid = _tenant_id(session, tenant, settings)
@@ -51,7 +51,7 @@ def agents_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
                 "username": account.username,
                 "role": account.role.value,
                 "status": agent.status.value if agent else "offline",
-                "capacity": agent.capacity if agent else 3,
+                "capacity": agent.capacity if agent else DEFAULT_CAPACITY,
                 "skills": agent.skills if agent else [],
                 "languages": agent.languages if agent else [],
                 "teams": agent.teams if agent else [],

@@ -147,13 +147,7 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
-        return value
+        return known_timezone(value)
 
     @field_validator("secret_key")
     @classmethod
@@ -204,6 +198,19 @@ class Settings(BaseSettings):
                 value = str(value)
             out[name] = value
         return out
+
+
+def known_timezone(value: str) -> str:
+    """`value` if it names an IANA time zone; else ValueError (for pydantic validators)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as 'Asia/Shanghai'"
+        ) from None
+    return value
 
 
 def mask_url(url: str) -> str:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from playwright.sync_api import (
 )
 
 from kefu.testing import Server
+from tests.web import test_chat_live as chat_live
 from tests.web.test_chat_page import browser  # noqa: F401 - the shared chromium fixture
 
 PASSWORD = "correct horse battery"
@@ -93,16 +92,9 @@ def _call(
 
 
 def stored_rating(server: Server, conversation_id: str) -> tuple[int, int | None]:
-    """Score and agent of the conversation's rating, read from the server's SQLite file (no
-    API or CLI reads ratings back)."""
-    cid = uuid.UUID(conversation_id)
-    with sqlite3.connect(server.data_dir / "kefu.db") as db:
-        row = db.execute(
-            "SELECT score, agent_id FROM ratings WHERE conversation_id IN (?, ?)",
-            (cid.hex, str(cid)),
-        ).fetchone()
-    assert row is not None, "no rating stored"
-    return int(row[0]), row[1]
+    """Score and agent of the conversation's rating, as stored (no API reads ratings back)."""
+    score, _comment, agent = chat_live.stored_rating(server, conversation_id)
+    return score, agent
 
 
 def account_id(server: Server, username: str) -> int:

@@ -27,7 +27,6 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -40,6 +39,7 @@ from pydantic import (
 )
 
 from kefu.backends import base
+from kefu.config import known_timezone
 from kefu.knowledge.pack import Problems, parse_side_file, read_source
 
 Scalar = str | int | float | bool | None
@@ -284,11 +284,7 @@ class OperatorApiConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
-        return value
+        return known_timezone(value)
 
     def configured(self) -> dict[str, bool]:
         """Every protocol operation, and whether this config implements it."""

@@ -195,7 +195,7 @@ class ConversationService:
     def post(
         self, conversation_id: uuid.UUID, text: str, client_message_id: str | None = None
     ) -> Posted:
-        text = self._validate(text, client_message_id)
+        text = self.validate(text, client_message_id)
         rules = self.rules()  # before any transaction: a cold cache reads the database
         with self.locks.lock(conversation_id):
             try:
@@ -231,7 +231,8 @@ class ConversationService:
             {"type": "message", "conversation_id": str(conversation_id)},
         )
 
-    def _validate(self, text: str, client_message_id: str | None) -> str:
+    def validate(self, text: str, client_message_id: str | None) -> str:
+        """The text as stored (cleaned), or InvalidInput: for customers' and agents' messages."""
         if not isinstance(text, str):
             raise InvalidInput("text must be a string", code="invalid_text")
         cleaned = clean_display(text)

@@ -21,10 +21,11 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from itertools import pairwise
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kefu.config import known_timezone
 from kefu.dialogue import context as ctx
 from kefu.dialogue.runner import FlowRunner, Turn
 from kefu.dialogue.state import HISTORY, DialogueState
@@ -97,13 +98,7 @@ class BusinessHours(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}: use an IANA name such as 'Asia/Shanghai'"
-            ) from None
-        return value
+        return known_timezone(value)
 
     @field_validator("weekly")
     @classmethod

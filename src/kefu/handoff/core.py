@@ -154,8 +154,9 @@ class HandoffCore:
         now = utcnow()
         try:
             with self.routing_transaction() as session:
-                lost = [h.conversation_id for h in routing.orphaned(session)]
-                for handoff in routing.orphaned(session):
+                orphans = routing.orphaned(session)
+                lost = [h.conversation_id for h in orphans]
+                for handoff in orphans:
                     routing.requeue(session, handoff, now)
                     self._system(session, handoff.conversation_id, "live.transferred")
                 done = routing.route(session, self.tenant_id, now)

@@ -240,7 +240,7 @@ class HandoffService(HandoffCore):
         text: str,
         client_message_id: str | None = None,
     ) -> Message:
-        text = self.conversations._validate(text, client_message_id)
+        text = self.conversations.validate(text, client_message_id)
         with self.conversations.locks.lock(conversation_id), self.sessions.begin() as session:
             handoff = self._owned(session, account_id, conversation_id)
             conn = session.connection()
