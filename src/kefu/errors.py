@@ -36,3 +36,13 @@ class Forbidden(KefuError):
 
 class NotReady(KefuError):
     code = "not_ready"
+
+
+class InvalidData(InvalidInput):
+    """A file or batch with problems, each located (`row 3: answer_zh: ...`)."""
+
+    code = "invalid_data"
+
+    def __init__(self, problems: list[str], *, code: str | None = None) -> None:
+        super().__init__("\n".join(problems), code=code)
+        self.problems = problems

@@ -30,6 +30,7 @@ from kefu.dialogue.skills import load_skills
 from kefu.errors import NotReady
 from kefu.handoff.service import HandoffService
 from kefu.knowledge.entities import entity_declarations
+from kefu.knowledge.intent_store import seed_intents
 from kefu.knowledge.service import ImportResult, seed_defaults
 from kefu.privacy.crypto import ensure_keyring
 from kefu.privacy.pii import PiiDetector
@@ -54,7 +55,10 @@ def prepare_database(settings: Settings, engine: Engine | None = None) -> list[I
             migrate.upgrade(engine)
             with make_session_factory(engine, system=True).begin() as session:
                 tenant = ensure_tenant(session, settings.tenant)
-                return seed_defaults(session, tenant) if settings.load_default_knowledge else []
+                if not settings.load_default_knowledge:
+                    return []
+                seed_intents(session, tenant.id)
+                return seed_defaults(session, tenant)
     finally:
         if owned:
             engine.dispose()

@@ -20,7 +20,10 @@ from kefu.api.routes import (
     conversations,
     escalation,
     health,
+    intents,
+    knowledge,
     privacy,
+    review,
     ws,
 )
 from kefu.config import Settings
@@ -68,6 +71,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(agent.router)
     app.include_router(agent_ws.router)
     app.include_router(escalation.router)
+    app.include_router(knowledge.router)
+    app.include_router(intents.router)
+    app.include_router(review.router)
     app.include_router(privacy.router)
     app.include_router(web.router)
     app.add_middleware(BodyLimit, max_bytes=frame_limit(settings.max_message_chars))

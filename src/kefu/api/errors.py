@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kefu.errors import (
     Conflict,
     Forbidden,
+    InvalidData,
     InvalidInput,
     KefuError,
     NotFound,
@@ -99,7 +100,8 @@ def install(app: FastAPI) -> None:
                 status_code=429,
                 headers={"Retry-After": str(exc.retry_after)},
             )
-        return JSONResponse(error_body(exc.code, exc.message), status_code=status_for(exc))
+        extra = {"problems": exc.problems} if isinstance(exc, InvalidData) else {}
+        return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=status_for(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -119,6 +119,9 @@ class MessageList(BaseModel):
 class ErrorDetail(BaseModel):
     code: str
     message: str
+    problems: list[str] | None = Field(
+        None, description="Each problem of a rejected file or batch, located (row or line)."
+    )
 
 
 class ErrorOut(BaseModel):

@@ -5,7 +5,14 @@ from kefu.accounts.models import Account, ApiKey, ConsoleSession
 from kefu.conversations.models import Conversation, Customer, Message, Ticket, TurnEvent
 from kefu.db.base import Base
 from kefu.handoff.models import Agent, CannedResponse, Handoff, Rating
-from kefu.knowledge.models import KnowledgeEntryRow, KnowledgePackRow
+from kefu.knowledge.models import (
+    IntentRow,
+    KnowledgeEntryRow,
+    KnowledgePackRow,
+    KnowledgeVersion,
+    TrainingRun,
+    TurnReview,
+)
 from kefu.privacy.audit import AuditEvent
 from kefu.tenants.models import Tenant
 
@@ -20,11 +27,15 @@ __all__ = [
     "Conversation",
     "Customer",
     "Handoff",
+    "IntentRow",
     "KnowledgeEntryRow",
     "KnowledgePackRow",
+    "KnowledgeVersion",
     "Message",
     "Rating",
     "Tenant",
     "Ticket",
+    "TrainingRun",
     "TurnEvent",
+    "TurnReview",
 ]

@@ -6,6 +6,7 @@ happens here once; everything downstream works with the typed `KnowledgeEntry` o
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -15,7 +16,14 @@ from typing import Any, Literal, TypeVar
 import yaml
 from jinja2 import StrictUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -81,6 +89,21 @@ class KnowledgeEntry(_Strict):
     answer: Localized
     action: Literal["handoff"] | None = None
     enabled: bool = True
+    # Answered only on these days (inclusive, the deployment's time zone): a holiday notice,
+    # a promotion. None: no limit on that side.
+    valid_from: datetime.date | None = None
+    valid_until: datetime.date | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> KnowledgeEntry:
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until must not be before valid_from")
+        return self
+
+    def valid_on(self, day: datetime.date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
 
     @field_validator("id")
     @classmethod

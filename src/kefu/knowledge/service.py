@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
 from sqlalchemy import select, update
@@ -24,6 +25,9 @@ from kefu.knowledge.pack import (
 )
 from kefu.tenants.models import Tenant
 
+if TYPE_CHECKING:
+    from kefu.knowledge.editing import Editor
+
 _VARIABLES = TypeAdapter(dict[str, Variable])
 
 
@@ -34,8 +38,18 @@ class ImportResult:
     updated: int
 
 
-def import_pack(session: Session, tenant: Tenant, pack: KnowledgePack) -> ImportResult:
-    """Upsert a pack and its entries by id; entries not in the file are left as they are."""
+def pack_variables(row: KnowledgePackRow) -> dict[str, Variable]:
+    return _VARIABLES.validate_python(row.variables)
+
+
+def import_pack(
+    session: Session, tenant: Tenant, pack: KnowledgePack, editor: Editor | None = None
+) -> ImportResult:
+    """Upsert a pack and its entries by id; entries not in the file are left as they are.
+    Each created or changed entry gets a new version by `editor` (default: kefu itself)."""
+    from kefu.knowledge.editing import KEFU, bump_revision, record_version
+
+    editor = editor or KEFU
     row = session.scalar(
         select(KnowledgePackRow).where(
             KnowledgePackRow.tenant_id == tenant.id, KnowledgePackRow.name == pack.pack
@@ -81,11 +95,10 @@ def import_pack(session: Session, tenant: Tenant, pack: KnowledgePack) -> Import
             current.pack_id, current.skill, current.data = row.id, entry.skill, data
             current.enabled, current.updated_at = entry.enabled, utcnow()
             updated += 1
-    session.execute(
-        update(Tenant)
-        .where(Tenant.id == tenant.id)
-        .values(knowledge_revision=Tenant.knowledge_revision + 1)
-    )
+        else:
+            continue
+        record_version(session, tenant.id, entry.id, "import", data, pack.pack, editor)
+    bump_revision(session, tenant.id)
     session.flush()
     return ImportResult(pack.pack, created, updated)
 
@@ -156,7 +169,7 @@ def export_packs(session: Session, tenant: Tenant) -> list[KnowledgePack]:
 
 def load_knowledge(session: Session, tenant: Tenant) -> KnowledgeBase:
     packs = {
-        p.id: PackInfo(p.name, _VARIABLES.validate_python(p.variables))
+        p.id: PackInfo(p.name, pack_variables(p))
         for p in session.scalars(
             select(KnowledgePackRow).where(KnowledgePackRow.tenant_id == tenant.id)
         )

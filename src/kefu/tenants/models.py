@@ -24,4 +24,6 @@ class Tenant(Base):
     )
     # kefu.dialogue.escalation.EscalationRules as JSON (None: the defaults).
     escalation: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # The chat widget's defaults (kefu.web.widget settings) as JSON (None: the defaults).
+    widget: Mapped[dict[str, Any] | None] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

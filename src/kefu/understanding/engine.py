@@ -58,7 +58,12 @@ class NluEngine:
         aligned = normalize_aligned(text)
         has_text = bool(key_of(aligned.text))  # letters or digits: symbols alone mean nothing
         vector = self.embedder.embed([text])[0] if self.embedder is not None and has_text else None
-        candidates = self.faq.match(text, vector=vector) if has_text else ()
+        when = now or dt.datetime.now(self.timezone)
+        candidates = (
+            self.faq.match(text, vector=vector, today=when.astimezone(self.timezone).date())
+            if has_text
+            else ()
+        )
         intent = None
         if self.intents is not None and vector is not None:
             intent = self.intents.predict(text, vector)
@@ -66,7 +71,6 @@ class NluEngine:
         sentiment = None
         if self.sentiment is not None and has_text:
             sentiment = self.sentiment.predict(text, tokens, vector)
-        when = now or dt.datetime.now(self.timezone)
         return Parse(
             text=text,
             normalized=aligned.text,

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 
@@ -33,6 +34,9 @@ class FaqMatcher:
         """`stored`: question vectors kept with the entries, by entry id (key, float32 bytes);
         those still valid are used, the others computed and left in `fresh_vectors`."""
         self.entries = {e.id: e for e in entries if e.enabled}
+        # Entries answered only on some days: filtered per message, so a notice starts and
+        # stops on its dates without anyone rebuilding the index.
+        self.dated = {e.id for e in self.entries.values() if e.valid_from or e.valid_until}
         self.embedder = embedder
         self.fresh_vectors: dict[str, tuple[str, bytes]] = {}
         # The packs' keywords seed the segmenter's dictionary, so domain terms stay whole.
@@ -62,8 +66,11 @@ class FaqMatcher:
         return self.index.fusion
 
     def upsert(self, entry: KnowledgeEntry) -> None:
+        self.dated.discard(entry.id)
         if entry.enabled:
             self.entries[entry.id] = entry
+            if entry.valid_from or entry.valid_until:
+                self.dated.add(entry.id)
             self._index_entry(entry, None)
         else:
             self.entries.pop(entry.id, None)
@@ -71,6 +78,7 @@ class FaqMatcher:
 
     def remove(self, entry_id: str) -> None:
         self.entries.pop(entry_id, None)
+        self.dated.discard(entry_id)
         self.index.remove(entry_id)
 
     @property
@@ -84,11 +92,21 @@ class FaqMatcher:
         top_k: int = TOP_K,
         exclude: int | None = None,
         vector: npt.NDArray[np.float32] | None = None,
+        today: dt.date | None = None,
     ) -> tuple[FaqCandidate, ...]:
-        """Best entries for `text`. `exclude` hides one indexed question row (leave-one-out)."""
+        """Best entries for `text`. `exclude` hides one indexed question row (leave-one-out).
+        `today`: leave out entries not valid on that day (see `KnowledgeEntry.valid_on`)."""
         if not normalize_aligned(text).text.strip():
             return ()
-        return self.index.rank(text, top_k, vector, () if exclude is None else (exclude,))
+        excluded = () if exclude is None else (exclude,)
+        if today is None or not self.dated:
+            return self.index.rank(text, top_k, vector, excluded)
+        ranked = self.index.rank(text, top_k + len(self.dated), vector, excluded)
+        return tuple(c for c in ranked if self._valid(c.entry_id, today))[:top_k]
+
+    def _valid(self, entry_id: str, today: dt.date) -> bool:
+        entry = self.entries.get(entry_id)
+        return entry is None or entry.valid_on(today)
 
     def outcome(self, candidates: Sequence[FaqCandidate]) -> Outcome:
         return self.index.fusion.outcome(candidates)

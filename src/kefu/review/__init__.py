@@ -1,0 +1,1 @@
+"""Conversation review: the turns worth a person's look, and their verdicts (see service.py)."""
