@@ -14,15 +14,26 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kefu.accounts import service as accounts
 from kefu.accounts.models import Account, ApiKey
 from kefu.accounts.permissions import API_KEY_SCOPES, ROLE_PERMISSIONS, AccountRole, Permission
 from kefu.api.app import create_app
 from kefu.config import Settings
-from kefu.conversations.models import Conversation, ConversationStatus, Customer, Message, Role
+from kefu.conversations.models import (
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Message,
+    Role,
+    TurnEvent,
+)
 from kefu.db.base import utcnow
 from kefu.handoff.models import CannedResponse, Handoff, HandoffStatus
+from kefu.knowledge import editing, intent_store
+from kefu.knowledge.intents import IntentSpec
+from kefu.knowledge.pack import KnowledgeEntry, Localized, LocalizedList
 from kefu.runtime import Runtime, prepare_database
 from kefu.tenants.models import Tenant
 
@@ -62,7 +73,51 @@ def _seed_tenant(runtime: Runtime, tid: int, tag: str) -> dict[str, Any]:
             ids[role.value] = account.id
         key, _ = accounts.create_api_key(session, tid, f"victim-{tag}", ["analytics:read"])
         ids["api_key"] = key.id
+        ids["entry"] = _entry(session, tid, f"authz.{tag}")
+        intent_store.save_intent(
+            session,
+            tid,
+            IntentSpec(name=f"authz.{tag}", examples=LocalizedList(zh=["例子"])),
+            create=True,
+        )
+        ids["intent"] = f"authz.{tag}"
+        ids["turn"] = _turn(session, tid, conv.id)
     return ids
+
+
+def _entry(session: Session, tid: int, entry_id: str) -> str:
+    entry = KnowledgeEntry(
+        id=entry_id,
+        skill="common",
+        question=Localized(zh="问题", en="question"),
+        answer=Localized(zh="回答", en="answer"),
+    )
+    editing.save_entry(session, tid, entry, editing.KEFU, create=True)
+    return entry_id
+
+
+def _turn(session: Session, tid: int, conv: uuid.UUID) -> int:
+    message = Message(
+        tenant_id=tid,
+        conversation_id=conv,
+        seq=int(uuid.uuid4().int % 1_000_000) + 10,
+        role=Role.CUSTOMER,
+        text="这个问题没人懂",
+    )
+    session.add(message)
+    session.flush()
+    event = TurnEvent(
+        tenant_id=tid,
+        conversation_id=conv,
+        message_id=message.id,
+        language="zh",
+        decision="fallback",
+        understanding={},
+        latency_ms=1.0,
+    )
+    session.add(event)
+    session.flush()
+    return event.id
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +262,74 @@ ENDPOINTS: list[tuple[str, str, Permission | None, Body | None, int, str]] = [
         200,
         "owned",
     ),
+    # The admin console: knowledge base, intents, "try it", conversation review.
+    ("GET", "/v1/admin/knowledge", P.KNOWLEDGE_READ, None, 200, ""),
+    ("GET", "/v1/admin/knowledge/export?format=yaml", P.KNOWLEDGE_READ, None, 200, ""),
+    (
+        "POST",
+        "/v1/admin/knowledge",
+        P.KNOWLEDGE_WRITE,
+        lambda ids: {
+            "id": f"new.{uuid.uuid4().hex[:8]}",
+            "skill": "common",
+            "question": {"zh": "问", "en": "q"},
+            "answer": {"zh": "答", "en": "a"},
+        },
+        201,
+        "",
+    ),
+    ("GET", "/v1/admin/knowledge/{entry}", P.KNOWLEDGE_READ, None, 200, "entry"),
+    (
+        "PUT",
+        "/v1/admin/knowledge/{entry}",
+        P.KNOWLEDGE_WRITE,
+        lambda ids: {
+            "id": ids["entry"],
+            "skill": "common",
+            "question": {"zh": "问题", "en": "question"},
+            "answer": {"zh": "回答", "en": "answer"},
+        },
+        200,
+        "entry",
+    ),
+    ("DELETE", "/v1/admin/knowledge/{entry}", P.KNOWLEDGE_WRITE, None, 204, "entry"),
+    ("GET", "/v1/admin/knowledge/{entry}/history", P.KNOWLEDGE_READ, None, 200, "entry"),
+    (
+        "POST",
+        "/v1/admin/knowledge/{entry}/revert",
+        P.KNOWLEDGE_WRITE,
+        lambda ids: {"version": 1},
+        200,
+        "entry",
+    ),
+    ("GET", "/v1/admin/intents", P.KNOWLEDGE_READ, None, 200, ""),
+    (
+        "POST",
+        "/v1/admin/intents",
+        P.KNOWLEDGE_WRITE,
+        lambda ids: {"name": f"new.i{uuid.uuid4().hex[:8]}", "examples": {"zh": ["例"]}},
+        201,
+        "",
+    ),
+    (
+        "PUT",
+        "/v1/admin/intents/{intent}",
+        P.KNOWLEDGE_WRITE,
+        lambda ids: {"examples": {"zh": ["例子", "例句"]}},
+        200,
+        "intent",
+    ),
+    ("DELETE", "/v1/admin/intents/{intent}", P.KNOWLEDGE_WRITE, None, 204, "intent"),
+    ("POST", "/v1/admin/try", P.KNOWLEDGE_READ, lambda ids: {"text": "押金怎么退"}, 200, ""),
+    ("GET", "/v1/admin/review?filter=fallback", P.CONVERSATIONS_READ, None, 200, ""),
+    (
+        "POST",
+        "/v1/admin/review/{turn}",
+        P.KNOWLEDGE_WRITE,
+        lambda ids: {"intent": ids["intent"]},
+        200,
+        "turn",
+    ),
 ]
 # Routes outside the matrix, and why.
 NOT_IN_MATRIX = {
@@ -275,6 +398,19 @@ def test_matrix(world: World, endpoint: tuple[Any, ...], caller: str, tenant: st
 
 def _fresh_target(world: World, target: str, ids: dict[str, Any], caller: str) -> dict[str, Any]:
     with world.runtime.system_sessions.begin() as session:
+        if target in ("entry", "intent", "turn"):
+            tid = session.get(Account, ids["admin"]).tenant_id  # type: ignore[union-attr]
+            fresh = f"authz.{uuid.uuid4().hex[:8]}"
+            if target == "entry":
+                return {"entry": _entry(session, tid, fresh)}
+            if target == "intent":
+                spec = IntentSpec(name=fresh, examples=LocalizedList(zh=["例子"]))
+                intent_store.save_intent(session, tid, spec, create=True)
+                return {"intent": fresh}
+            conv = Conversation(tenant_id=tid, language="zh")
+            session.add(conv)
+            session.flush()
+            return {"turn": _turn(session, tid, conv.id)}
         if target == "canned":
             tid = session.get(Account, ids["admin"]).tenant_id  # type: ignore[union-attr]
             canned = CannedResponse(tenant_id=tid, title=uuid.uuid4().hex, language="zh", text="x")
@@ -354,6 +490,9 @@ def test_every_route_is_in_the_matrix(world: World) -> None:
                 "customer_id",
                 "agent_id",
                 "canned_id",
+                "entry_id",
+                "name",
+                "turn_id",
             ):
                 template = template.replace(
                     "{" + name + "}",
@@ -365,6 +504,9 @@ def test_every_route_is_in_the_matrix(world: World) -> None:
                         "customer_id": "customer",
                         "agent_id": "agent",
                         "canned_id": "canned",
+                        "entry_id": "entry",
+                        "name": "intent",
+                        "turn_id": "turn",
                     }[name]
                     + "}",
                 )
