@@ -269,55 +269,73 @@ def chat(
         runtime.close()
 
 
-def _format_of(path: Path) -> Literal["yaml", "json"]:
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return "json"
-    if suffix in (".yaml", ".yml"):
-        return "yaml"
+def _format_of(path: Path) -> Literal["csv", "xlsx", "yaml", "json"]:
     from kefu.errors import InvalidInput
+    from kefu.knowledge.tabular import SUFFIXES
 
-    raise InvalidInput(f"{path}: use a .yaml, .yml or .json file")
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInput(f"{path}: use a .yaml, .yml, .json, .csv or .xlsx file")
+    return fmt
 
 
 @kb_app.command("import")
 @friendly
 def kb_import(
-    files: Annotated[list[Path], typer.Argument(help="Pack files (.yaml/.yml/.json).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Pack files (.yaml/.yml/.json) or spreadsheets (.csv/.xlsx)."),
+    ],
     dry_run: Annotated[bool, typer.Option(help="Validate only; change nothing.")] = False,
 ) -> None:
     """Validate packs and upsert their entries by id."""
-    from kefu.knowledge.pack import PackError, load_packs
-    from kefu.knowledge.service import import_pack
+    from kefu.errors import NotReady
+    from kefu.knowledge.pack import KnowledgePack, PackError
+    from kefu.knowledge.service import export_packs, import_pack
+    from kefu.knowledge.tabular import load_file
     from kefu.privacy import audit
     from kefu.privacy.audit import Actor
     from kefu.runtime import Runtime, prepare_database
 
-    packs, problems = [], []
-    for path in files:
-        _format_of(path)
-        try:
-            packs.extend(load_packs(path))
-        except PackError as exc:
-            problems.extend(exc.problems)
-    names = [p.pack for p in packs]
-    ids = [e.id for p in packs for e in p.entries]
-    problems += [
-        f"pack {n!r} is in more than one file" for n in sorted(set(names)) if names.count(n) > 1
-    ]
-    problems += [
-        f"entry id {i!r} is in more than one pack" for i in sorted(set(ids)) if ids.count(i) > 1
-    ]
-    if problems:
-        raise PackError(problems)
-    total = len(ids)
-    if dry_run:
-        out.print(f"valid: {len(packs)} pack(s), {total} entries")
-        return
+    tabular = any(_format_of(path) in ("csv", "xlsx") for path in files)
     s = Settings(load_default_knowledge=False)
-    prepare_database(s)
-    runtime = Runtime.build(s)
+    runtime: Runtime | None = None
     try:
+        stored: list[KnowledgePack] = []
+        if tabular:  # spreadsheets validate against the stored packs: read them first
+            if not dry_run:
+                prepare_database(s)
+            try:
+                runtime = Runtime.build(s)
+            except NotReady:
+                if not dry_run:
+                    raise
+            if runtime is not None:  # else a dry run on a new database: nothing is stored
+                with runtime.sessions() as session:
+                    stored = export_packs(session, runtime.tenant)
+        packs: list[KnowledgePack] = []
+        problems: list[str] = []
+        for path in files:
+            try:
+                packs.extend(load_file(path, stored))
+            except PackError as exc:
+                problems.extend(exc.problems)
+        names = [p.pack for p in packs]
+        ids = [e.id for p in packs for e in p.entries]
+        problems += [
+            f"pack {n!r} is in more than one file" for n in sorted(set(names)) if names.count(n) > 1
+        ]
+        problems += [
+            f"entry id {i!r} is in more than one pack" for i in sorted(set(ids)) if ids.count(i) > 1
+        ]
+        if problems:
+            raise PackError(problems)
+        if dry_run:
+            out.print(f"valid: {len(packs)} pack(s), {len(ids)} entries")
+            return
+        if runtime is None:
+            prepare_database(s)
+            runtime = Runtime.build(s)
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("importing", total=len(packs))
             with runtime.sessions.begin() as session:
@@ -335,24 +353,59 @@ def kb_import(
                     detail={r.pack: {"created": r.created, "updated": r.updated} for r in results},
                 )
     finally:
-        runtime.close()
+        if runtime is not None:
+            runtime.close()
     for r in results:
         out.print(f"{r.pack}: {r.created} created, {r.updated} updated")
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 @kb_app.command("export")
 @friendly
 def kb_export(
-    file: Annotated[Path, typer.Argument(help="Output file (.yaml/.yml/.json), or - for stdout.")],
+    file: Annotated[
+        Path | None, typer.Argument(help="Output file, or - for stdout (the same as --out).")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Output file (default: stdout).")
+    ] = None,
+    fmt_name: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, xlsx, yaml or json (default: from the file name)."),
+    ] = None,
     pack: Annotated[str | None, typer.Option(help="Export only this pack.")] = None,
 ) -> None:
-    """Write the knowledge base out in the pack format (one file, all packs)."""
-    from kefu.errors import NotFound
-    from kefu.knowledge.pack import dump_packs
+    """Write the knowledge base out as YAML, JSON, CSV or XLSX (one file, all packs)."""
+    from kefu.errors import InvalidInput, NotFound
     from kefu.knowledge.service import export_packs
+    from kefu.knowledge.tabular import SUFFIXES, export_table
     from kefu.runtime import Runtime
 
-    fmt: Literal["yaml", "json"] = "yaml" if str(file) == "-" else _format_of(file)
+    if file is not None and out_file is not None:
+        raise InvalidInput("give the output file once: FILE or --out FILE")
+    target = out_file or file
+    to_stdout = target is None or str(target) == "-"
+    formats: dict[str, Literal["csv", "xlsx", "yaml", "json"]] = {
+        "csv": "csv",
+        "xlsx": "xlsx",
+        "yaml": "yaml",
+        "json": "json",
+    }
+    if fmt_name is not None and fmt_name.lower() not in formats:
+        raise InvalidInput(f"unknown format {fmt_name!r}: use csv, xlsx, yaml or json")
+    named = None if to_stdout or target is None else SUFFIXES.get(target.suffix.lower())
+    fmt: Literal["csv", "xlsx", "yaml", "json"]
+    if fmt_name is None:
+        fmt = "yaml" if to_stdout or target is None else _format_of(target)
+    else:
+        fmt = formats[fmt_name.lower()]
+        if named is not None and named != fmt:
+            raise InvalidInput(f"--format {fmt} does not match the file name {target}")
+    if fmt == "xlsx" and to_stdout and _stdout_is_terminal():
+        raise InvalidInput("xlsx is a binary file: write it with --out FILE.xlsx")
     runtime = Runtime.build(settings())  # read-only: refuses an unmigrated database
     try:
         with runtime.sessions() as session:
@@ -363,14 +416,18 @@ def kb_export(
         packs = [p for p in packs if p.pack == pack]
         if not packs:
             raise NotFound(f"no pack named {pack!r}")
-    text = dump_packs(packs, fmt)
-    if str(file) == "-":
-        sys.stdout.write(text)
+    data = export_table(packs, fmt)
+    if to_stdout or target is None:
+        if fmt in ("yaml", "json"):
+            sys.stdout.write(data.decode("utf-8"))
+        else:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
     else:
-        file.write_text(text, encoding="utf-8")
-        out.print(
-            f"wrote {sum(len(p.entries) for p in packs)} entries in {len(packs)} pack(s) to {file}"
-        )
+        target.write_bytes(data)
+        count = sum(len(p.entries) for p in packs)
+        out.print(f"wrote {count} entries in {len(packs)} pack(s) to {target}")
 
 
 from kefu.cli_nlu import eval_app, train  # noqa: E402 - registered after `friendly` exists
