@@ -227,14 +227,13 @@ def _import(
     except PackError as exc:
         raise InvalidData(exc.problems, code="invalid_pack") from None
     with knowledge_write(runtime, principal) as session:
-        known = {
-            row.name: pack_variables(row)
-            for row in session.scalars(
-                select(KnowledgePackRow).where(KnowledgePackRow.tenant_id == principal.tenant_id)
-            )
-        }
+        stored = session.scalars(
+            select(KnowledgePackRow).where(KnowledgePackRow.tenant_id == principal.tenant_id)
+        ).all()
+        known = {row.name: pack_variables(row) for row in stored}
+        versions = {row.name: row.version for row in stored}
         try:
-            packs = tabular.parse_table(data, fmt, known)
+            packs = tabular.parse_table(data, fmt, known, existing_versions=versions)
         except PackError as exc:
             raise InvalidData(exc.problems, code="invalid_pack") from None
         tenant = session.get_one(Tenant, principal.tenant_id)
