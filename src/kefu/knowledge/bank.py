@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -14,6 +15,14 @@ from kefu.knowledge.pack import LANGS, TEMPLATES, KnowledgeEntry, Lang, Variable
 class PackInfo:
     name: str
     variables: Mapping[str, Variable] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=100_000)
+def compiled(source: str) -> Template:
+    """Compiled answer templates by source: a knowledge change rebuilds the knowledge base, and
+    compiling every unchanged answer again cost seconds on a large one. Templates are
+    immutable, so sharing them is safe."""
+    return TEMPLATES.from_string(source)
 
 
 class KnowledgeBase:
@@ -34,7 +43,7 @@ class KnowledgeBase:
         for entry, pack in entries:
             self.entries[entry.id] = entry
             for lang in LANGS:
-                self._templates[(entry.id, lang)] = TEMPLATES.from_string(entry.answer.get(lang))
+                self._templates[(entry.id, lang)] = compiled(entry.answer.get(lang))
                 self._variables[(entry.id, lang)] = variables_for(dict(pack.variables), lang)
 
     @property

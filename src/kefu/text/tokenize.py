@@ -9,6 +9,7 @@ full-width folding, zero-width removal or traditional-to-simplified conversion.
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ class Tokenizer:
         self._jieba = rjieba.Jieba()
         self._last: tuple[Normalized, tuple[Token, ...]] | None = None
         self.domain_words = sorted({w for w in (normalize(x) for x in domain_words) if w})
+        # Tokenizers with the same dictionary cut text the same way (caches key on this).
+        self.signature = hashlib.sha256("\x1f".join(self.domain_words).encode()).hexdigest()
         for word in self.domain_words:
             if " " not in word:  # a dictionary word can't contain a space
                 self._jieba.add_word(word, None, None)

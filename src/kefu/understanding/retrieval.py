@@ -92,6 +92,13 @@ class _Row:
     chars: Counter[str]
 
 
+# Analysed questions by tokenizer dictionary, then by text: a knowledge change rebuilds the
+# index, and re-analysing thousands of unchanged questions made every edit take seconds. The
+# counters are shared between indexes and never modified.
+_ANALYSED: dict[str, dict[str, tuple[str, Counter[str], Counter[str], str]]] = {}
+_ANALYSED_MAX = 200_000
+
+
 @dataclass
 class _Entry:
     rows: list[int] = field(default_factory=list)
@@ -141,10 +148,19 @@ class HybridFaqIndex:
         if self.embedder is not None and (vectors is None or len(vectors) != len(questions)):
             vectors = self.embedder.embed(list(questions))
         state = _Entry(keywords=tuple(k for k in (normalize(x) for x in keywords) if k))
+        analysed = _ANALYSED.setdefault(self.tokenizer.signature, {})
+        exacts: set[str] = set()
         for i, question in enumerate(questions):
             row = len(self._rows)
-            key = match_key(question)
-            record = _Row(entry_id, question, self._word_terms(question), faq_terms(key))
+            found = analysed.get(question)
+            if found is None:
+                key = match_key(question)
+                exact = key_of(normalize(question))
+                found = (key, self._word_terms(question), faq_terms(key), exact)
+                if len(analysed) < _ANALYSED_MAX:
+                    analysed[question] = found
+            key, words, chars, exact = found
+            record = _Row(entry_id, question, words, chars)
             self._rows.append(record)
             self._words.add(row, record.words)
             self._chars.add(row, record.chars)
@@ -153,8 +169,9 @@ class HybridFaqIndex:
             if vectors is not None:
                 self._vectors[row] = vectors[i]
             state.rows.append(row)
-            self._exact.setdefault(key_of(normalize(question)), set()).add(entry_id)
-        state.exact = tuple({key_of(normalize(q)) for q in questions})
+            self._exact.setdefault(exact, set()).add(entry_id)
+            exacts.add(exact)
+        state.exact = tuple(exacts)
         self._entries[entry_id] = state
 
     def remove(self, entry_id: str) -> None:
