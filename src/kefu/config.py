@@ -7,15 +7,18 @@ The defaults run an embedded deployment: SQLite under ``./var/``, no Redis, one 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -123,6 +126,11 @@ class Settings(BaseSettings):
     backend_config: Path | None = Field(
         None, description="YAML describing the operator's REST API (for KEFU_BACKEND=http)."
     )
+    widget_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins whose pages may call the customer API cross-origin (the chat "
+        "widget): a JSON list or comma-separated, e.g. https://shop.example; *: any.",
+    )
 
     @property
     def effective_models_dir(self) -> Path:
@@ -143,6 +151,22 @@ class Settings(BaseSettings):
             dotenv_settings,
             TomlConfigSettingsSource(settings_cls),
         )
+
+    @field_validator("widget_origins", mode="before")
+    @classmethod
+    def _origins(cls, values: Any) -> Any:
+        if isinstance(values, str):  # from the environment: JSON, or "a,b" as people write it
+            text = values.strip()
+            values = json.loads(text) if text.startswith("[") else text.split(",")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError("must be a list of origins like https://shop.example")
+        out = [v.strip().rstrip("/").lower() for v in values if v.strip()]
+        # As browsers write an Origin header: no default port.
+        out = [re.sub(r"^(https://.+):443$|^(http://.+):80$", r"\1\2", v) for v in out]
+        for value in out:
+            if value != "*" and not re.fullmatch(r"https?://[^/\s?#@]+", value):
+                raise ValueError(f"{value!r} is not an origin like https://shop.example (or *)")
+        return out
 
     @field_validator("timezone")
     @classmethod

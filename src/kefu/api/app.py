@@ -29,6 +29,7 @@ from kefu.api.routes import (
 from kefu.config import Settings
 from kefu.runtime import Runtime
 from kefu.web import routes as web
+from kefu.web import widget
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -76,6 +77,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(review.router)
     app.include_router(privacy.router)
     app.include_router(web.router)
+    app.include_router(widget.router)
     app.add_middleware(BodyLimit, max_bytes=frame_limit(settings.max_message_chars))
     protection.install(app, settings)  # after BodyLimit: its middleware must run first
+    widget.install_cors(app, settings)  # last: outermost, so 429s carry CORS headers
     return app
