@@ -78,7 +78,9 @@ def train(
     data: Annotated[
         list[Path] | None,
         typer.Option(
-            "--data", help="Training files (intents YAML or JSONL text/label); default: packs."
+            "--data",
+            help="Training files (intents YAML or JSONL text/label); default: the intents "
+            "in the database, stored with the model so retrainings can compare with it.",
         ),
     ] = None,
     oos_label: Annotated[
@@ -99,15 +101,27 @@ def train(
 ) -> None:
     """Train the intent classifier (a new versioned model becomes current) and fit the FAQ
     score fusion and answer/clarify thresholds on this deployment's knowledge base; with
-    --sentiment, train the sentiment model too. A running server picks them up."""
+    --sentiment, train the sentiment model too. A running server picks them up.
+
+    Without --data it trains on all the tenant's intents, like a console retraining, and
+    stores the examples with the model so later retrainings can compare training sets; it
+    also prints the held-out estimate (a model trained without the evaluation split, scored
+    on it)."""
     from kefu.evaluation.data import read_labelled
-    from kefu.knowledge.intents import bundled_examples
+    from kefu.knowledge.evaluation_gate import (
+        check_examples,
+        compare,
+        embed_once,
+        evaluation_meta,
+    )
     from kefu.understanding.intents import train_intents
 
     settings = Settings()
     if embedder:
         settings = Settings(embedder=embedder)
-    examples = bundled_examples() if not data else [r for p in data for r in read_labelled(p)]
+    examples = (
+        _database_examples(settings) if not data else [r for p in data for r in read_labelled(p)]
+    )
     if not examples:
         from kefu.errors import InvalidInput
 
@@ -120,8 +134,17 @@ def train(
     models = out_dir or settings.effective_models_dir
     encoder = _embedder(settings.embedder)
     with progress_bar() as update:
-        model = train_intents(examples, encoder, oos_label=oos_label, progress=update)
-        folder = model.save(models / "intent")
+        held_out, stored = None, None
+        if data:
+            model = train_intents(examples, encoder, oos_label=oos_label, progress=update)
+        else:
+            check_examples(examples)
+            vectors = embed_once(encoder, [text for text, _ in examples], update)
+            held_out = compare(examples, None, vectors, oos_label=oos_label, progress=update)
+            model = train_intents(examples, vectors, oos_label=oos_label, progress=update)
+            model.meta["evaluation"] = evaluation_meta(held_out)
+            stored = examples
+        folder = model.save(models / "intent", examples=stored)
         out_of_scope = [text for text, label in examples if label == oos_label]
         fusion, questions = _fit_faq(settings, encoder, out_of_scope, models, update)
         if sentiment is not None:
@@ -131,13 +154,43 @@ def train(
             sentiment_model.save(models / "sentiment.npz")
             out.print(f"trained sentiment model on {len(seen)} texts -> {models / 'sentiment.npz'}")
     out.print(
-        f"trained intent model {model.version}: {len(examples)} examples, "
+        f"trained intent model {model.version}: {model.meta['examples']} examples, "
         f"{len(model.labels)} intents, {model.meta['train_s']} s -> {folder}"
     )
+    if held_out is not None:
+        scores, plan = held_out.candidate, held_out.plan
+        shown = "-" if scores.accuracy is None else f"accuracy {scores.accuracy:.4f}"
+        out.print(
+            f"held-out estimate: a model trained on {len(plan.candidate_train)} examples scores "
+            f"{shown}, macro F1 {scores.macro_f1 if scores.macro_f1 is not None else '-'} on "
+            f"the {scores.examples} held out (the saved model is trained on all {len(examples)})"
+        )
     out.print(
         f"fitted FAQ fusion on {questions} held-out questions + {len(out_of_scope)} out-of-scope: "
         f"answer >= {fusion.answer} (margin {fusion.margin}), clarify >= {fusion.clarify}"
     )
+
+
+def _database_examples(settings: Settings) -> list[tuple[str, str]]:
+    """The tenant's intents and reviewed examples (the database, prepared if new). A database
+    without intents (KEFU_LOAD_DEFAULT_KNOWLEDGE=false) trains on the bundled packs."""
+    from kefu.db.engine import make_engine, make_session_factory
+    from kefu.knowledge.intent_store import training_examples
+    from kefu.knowledge.intents import bundled_examples
+    from kefu.runtime import prepare_database
+    from kefu.tenants.service import ensure_tenant
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        prepare_database(settings, engine)
+        with make_session_factory(engine, system=True)() as session:
+            examples = training_examples(session, ensure_tenant(session, settings.tenant).id)
+    finally:
+        engine.dispose()
+    if not examples:
+        err.print("the database holds no intents: training on the bundled packs")
+        return bundled_examples()
+    return examples
 
 
 def _fit_faq(

@@ -24,6 +24,7 @@ from kefu.api.routes import (
     knowledge,
     privacy,
     review,
+    training,
     ws,
 )
 from kefu.config import Settings
@@ -75,6 +76,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(knowledge.router)
     app.include_router(intents.router)
     app.include_router(review.router)
+    app.include_router(training.router)
     app.include_router(privacy.router)
     app.include_router(web.router)
     app.include_router(widget.router)

@@ -4,15 +4,19 @@ Trained with scikit-learn (imported only in `train_intents`), run in numpy: pred
 matrix-vector product over the embedding plus a gather over the message's known terms. The
 softmax is temperature-scaled on held-out examples so `confidence` means what it says, and
 an out-of-scope threshold is learned on the same held-out part. Artifacts are versioned
-directories (`model.npz` + `meta.json`) that load in milliseconds.
+directories (`model.npz` + `meta.json`, and the training examples when the caller gives them)
+that load in milliseconds.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
+import re
 import time
+import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,6 +34,7 @@ from kefu.understanding.embeddings import Embedder
 from kefu.understanding.features import TfidfVocabulary, lexical_terms
 
 FORMAT = 1
+EXAMPLES_FILE = "examples.jsonl.gz"  # the (text, label) pairs a model was trained on
 Progress = Callable[[str, float], None]  # (stage, fraction done)
 Floats = npt.NDArray[np.float32]
 
@@ -100,12 +105,34 @@ class IntentModel:
             return IntentPrediction(None, confidence, ranking)
         return IntentPrediction(best, confidence, ranking)
 
-    def save(self, directory: Path) -> Path:
-        """Write a new versioned artifact under `directory`; returns its folder."""
-        digest = hashlib.sha256(self.sparse.tobytes() + self.dense.tobytes()).hexdigest()[:8]
-        version = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + digest
-        target = directory / version
-        target.mkdir(parents=True, exist_ok=False)
+    def save(
+        self,
+        directory: Path,
+        *,
+        make_current: bool = True,
+        examples: Sequence[tuple[str, str]] | None = None,
+    ) -> Path:
+        """Write a new versioned artifact under `directory`; returns its folder. With
+        `make_current=False` it is only kept (a refused retraining candidate), not served.
+        `examples`, the (text, label) pairs it was trained on, are stored beside it (see
+        `saved_examples`) so a later retraining can compare training sets fairly."""
+        weights = hashlib.sha256(self.sparse.tobytes() + self.dense.tobytes())
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        directory.mkdir(parents=True, exist_ok=True)
+        for attempt in range(100):
+            # The same data trained twice in one second gives the same weights: salt the
+            # digest until the name is free (a refused candidate and its forced retry).
+            digest = weights.copy()
+            digest.update(str(attempt).encode() if attempt else b"")
+            version = stamp + "-" + digest.hexdigest()[:8]
+            target = directory / version
+            try:
+                target.mkdir(exist_ok=False)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise ModelError(f"cannot find a free version name under {directory}")
         np.savez(
             target / "model.npz",
             dense=self.dense,
@@ -126,19 +153,22 @@ class IntentModel:
             "threshold": self.threshold,
             "oos_label": self.oos_label,
         }
+        if examples is not None:
+            with gzip.open(target / EXAMPLES_FILE, "wt", encoding="utf-8") as file:
+                for text, label in examples:
+                    row = {"text": text, "label": label}
+                    file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        # meta.json last but the pointer: a folder with it is complete.
         (target / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        # The pointer is written last and atomically: a reader sees the old or the new model.
-        pointer = directory / "current.tmp"
-        pointer.write_text(version + "\n", encoding="utf-8")
-        pointer.replace(directory / "current")
+        if make_current:
+            _point_to(directory, version)
         self.meta = {k: v for k, v in meta.items() if k not in ("terms", "labels")}
         return target
 
     @classmethod
     def load(cls, path: Path) -> IntentModel:
         """Load an artifact folder, or the current version of a models directory."""
-        if (path / "current").is_file():
-            path = path / (path / "current").read_text(encoding="utf-8").strip()
+        path = _resolve(path)
         try:
             meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -170,6 +200,66 @@ class IntentModel:
             oos_label=meta.get("oos_label"),
             meta=meta,
         )
+
+
+def _resolve(path: Path) -> Path:
+    """An artifact folder as given, or the current version's of a models directory."""
+    if (path / "current").is_file():
+        return path / (path / "current").read_text(encoding="utf-8").strip()
+    return path
+
+
+def saved_examples(path: Path) -> list[tuple[str, str]] | None:
+    """The examples an artifact (or a models directory's current one) was trained on, or None
+    when it didn't store them (an older kefu, `kefu train --data`). Read only on demand:
+    serving never needs them. Raises ModelError when the file is unreadable."""
+    file = _resolve(path) / EXAMPLES_FILE
+    try:
+        with gzip.open(file, "rt", encoding="utf-8") as lines:
+            rows = [json.loads(line) for line in lines if line.strip()]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, EOFError) as exc:  # a bad gzip stream, JSON or UTF-8
+        raise ModelError(f"cannot read the training examples at {file}: {exc}") from None
+    examples: list[tuple[str, str]] = []
+    for n, row in enumerate(rows, 1):
+        if not (
+            isinstance(row, dict)
+            and isinstance(row.get("text"), str)
+            and isinstance(row.get("label"), str)
+        ):
+            raise ModelError(f'{file}: row {n} is not {{"text": ..., "label": ...}}')
+        examples.append((row["text"], row["label"]))
+    return examples
+
+
+VERSION_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+
+
+def _point_to(directory: Path, version: str) -> None:
+    # Written last and atomically (a unique temporary name, then a rename): a reader sees the
+    # old or the new model, and two writers never interleave in one file.
+    pointer = directory / f"current.{uuid.uuid4().hex}.tmp"
+    pointer.write_text(version + "\n", encoding="utf-8")
+    pointer.replace(directory / "current")
+
+
+def current_version(directory: Path) -> str | None:
+    """The version `directory/current` names, or None when there is none."""
+    try:
+        return (directory / "current").read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def switch_current(directory: Path, version: str) -> IntentModel:
+    """Serve an already saved version (a rollback, or a refused candidate put live by hand).
+    The folder is loaded first, so a missing or broken one never becomes current."""
+    if not VERSION_NAME.match(version):
+        raise ModelError(f"not an intent model version: {version!r}")
+    model = IntentModel.load(directory / version)
+    _point_to(directory, version)
+    return model
 
 
 def _fit_temperature(logits: Floats, gold: npt.NDArray[np.int64]) -> float:
