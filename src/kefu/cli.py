@@ -145,7 +145,9 @@ def serve(
         )
     if s.train_on_start and not (s.effective_models_dir / "intent" / "current").is_file():
         # In a child process: training imports scikit-learn, which the server needn't keep.
-        out.print("training the intent model on the bundled packs (first start only) ...")
+        out.print(
+            "training the intent model on the knowledge base's intents (first start only) ..."
+        )
         import subprocess
 
         from kefu.errors import KefuError

@@ -68,7 +68,7 @@ class ScoresOut(BaseModel):
 
 class CurrentOut(ScoresOut):
     version: str
-    comparable: bool  # trained on the same split, so never saw the evaluation examples
+    comparable: bool  # the current model kept the examples it learned, so they can be compared
 
 
 class IntentF1Out(BaseModel):
@@ -147,8 +147,9 @@ def start_training(
     body: Annotated[StartIn | None, Body()] = None,
 ) -> RunOut:
     """Retrain the intent model on the intents and reviewed examples in the database. The new
-    model goes live only if it scores no worse than the current one on the held-out examples
-    (or with `force`). Poll GET /v1/admin/training/{id} for progress."""
+    examples and the current model's are compared under one protocol (the same held-out
+    examples, left out of both); the model trained on all new examples goes live only if its
+    examples score no worse (or with `force`). Poll GET /v1/admin/training/{id} for progress."""
     force = body.force if body else False
     run_id = training.start(
         principal.tenant_id,
