@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -103,6 +103,116 @@ def console_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
             "X-Frame-Options": "DENY",
             "Cache-Control": "no-store",
         },
+    )
+
+
+# The admin page's scripts get every `admin.*` string (as `<key>` with "_" for ".", the prefix
+# dropped), the console's that the helpers both pages share use, and the day names.
+# fmt: off
+_ADMIN_SHARED = (
+    "error", "sign_in_failed", "too_many", "err.forbidden", "err.network", "yes", "no", "cancel",
+    "account.admin", "account.supervisor", "account.agent", "account.analyst",
+    "status.online", "status.away", "status.offline",
+    "mood.positive", "mood.neutral", "mood.negative", "mood.angry",
+)
+# fmt: on
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@functools.cache
+def admin_strings(lang: str) -> dict[str, str]:
+    t = catalog(lang)
+    strings = {key.replace(".", "_"): t[f"console.{key}"] for key in _ADMIN_SHARED}
+    strings.update({f"day_{day}": t[f"handoff.day.{day}"] for day in _DAYS})
+    for key, text in t.items():
+        if key.startswith("admin."):
+            strings[key.removeprefix("admin.").replace(".", "_")] = text
+    return strings
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
+    """The admin console: knowledge base, try it, intents and training, conversation review,
+    settings; each section shown to the accounts whose permissions allow it."""
+    html = _templates.get_template("admin.html").render(
+        lang=lang, t=catalog(lang), strings=admin_strings(lang)
+    )
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": CONSOLE_CSP,
+            "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# The widget preview stands in for the operator's site: the admin form's unsaved values come as
+# query parameters and go to the widget as the data-* overrides a site may set (escaped by Jinja).
+# Like a site, it lets the widget load https logos and open its socket.
+PREVIEW_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+@router.get("/admin/widget-preview", response_class=HTMLResponse)
+def widget_preview(
+    request: Request,
+    lang: Annotated[str, Depends(page_language)],
+    title: Annotated[str | None, Query(max_length=60)] = None,
+    greeting: Annotated[str | None, Query(max_length=500)] = None,
+    color: Annotated[str | None, Query(pattern=r"^#[0-9a-fA-F]{6}$")] = None,
+    position: Annotated[Literal["right", "left"] | None, Query()] = None,
+    logo: Annotated[str | None, Query(max_length=2000)] = None,
+) -> HTMLResponse:
+    runtime: Runtime = request.app.state.runtime
+    values = {
+        "title": title,
+        "greeting": greeting,
+        "color": color,
+        "position": position,
+        "logo": logo,
+    }
+    attrs = {name: value for name, value in values.items() if value}
+    html = _templates.get_template("admin-preview.html").render(
+        lang=lang, t=catalog(lang), tenant=runtime.tenant.slug, attrs=attrs
+    )
+    return HTMLResponse(
+        html, headers={"Content-Security-Policy": PREVIEW_CSP, "Cache-Control": "no-store"}
+    )
+
+
+_ADMIN_ASSETS = {
+    "admin.css": "text/css",
+    **{
+        f"{name}.js": "text/javascript"
+        for name in (
+            "admin",
+            "admin-util",
+            "admin-kb",
+            "admin-entry",
+            "admin-try",
+            "admin-intents",
+            "admin-training",
+            "admin-review",
+            "admin-settings",
+            "admin-escalation",
+        )
+    },
+}
+
+
+@router.get("/admin/{name}")
+def admin_asset(name: str) -> Response:
+    media = _ADMIN_ASSETS.get(name)
+    if media is None:
+        return Response(status_code=404)
+    return Response(
+        _asset(name),
+        media_type=f"{media}; charset=utf-8",
+        headers={"Cache-Control": "no-cache"},
     )
 
 

@@ -11,20 +11,35 @@ export function isAgent() {
   return Boolean(session.me && session.me.permissions.includes("handoff:work"));
 }
 
-function csrf() {
+// The session's CSRF token, sent as X-CSRF-Token on every write (admin.js uploads with it too).
+export function csrf() {
   const m = document.cookie.match(/(?:^|;\s*)kefu_csrf=([^;]+)/);
   return m ? decodeURIComponent(m[1]) : (session.me && session.me.csrf_token) || "";
 }
 
+export function can(permission) {
+  return Boolean(session.me && session.me.permissions.includes(permission));
+}
+
+// Who the admin console (/admin) is for: those who manage the bot or read its numbers. Agents
+// read knowledge too, to answer customers, but they work in the console.
+const ADMIN_PERMISSIONS = ["knowledge:write", "settings:manage", "analytics:read"];
+
+export function canAdmin() {
+  return ADMIN_PERMISSIONS.some(can);
+}
+
+// A Blob body (a file to import) goes as it is; anything else as JSON.
 export async function api(method, path, body) {
+  const raw = body instanceof Blob;
   const headers = { "Accept": "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined) headers["Content-Type"] = raw ? "application/octet-stream" : "application/json";
   if (method !== "GET") headers["X-CSRF-Token"] = csrf();
   let res;
   try {
     res = await fetch(path, {
       method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || raw ? body : JSON.stringify(body),
     });
   } catch (err) {
     return { status: 0, data: null, code: "network" };

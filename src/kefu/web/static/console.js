@@ -5,7 +5,7 @@
 //   console-chat.js    the open conversation: messages, actions, reply box, transfer
 //   console-context.js the context panel (summary, sentiment, profile, recent orders)
 //   console-live.js    the agent WebSocket and new-chat alerts (sound, desktop notification)
-import { $, T, api, isAgent, session } from "./console-util.js";
+import { $, T, api, canAdmin, isAgent, session } from "./console-util.js";
 import * as inbox from "./console-inbox.js";
 import * as chat from "./console-chat.js";
 import * as live from "./console-live.js";
@@ -24,6 +24,7 @@ function show(signedIn) {
     node.hidden = !agent;
   }
   $("not-agent").hidden = !signedIn || agent;
+  $("admin-link").hidden = !signedIn || !canAdmin();  // knowledge, training, settings
   document.body.classList.toggle("agent", agent);
   // An agent's profile carries the display name; /v1/auth/me the username.
   const name = (session.agent && session.agent.name) || (me && me.name);
