@@ -26,7 +26,10 @@ def entry(**changes: Any) -> dict[str, Any]:
         "tags": ["pets-policy"],
         "question": {"zh": QUESTION, "en": "Can I take my pet on a bike?"},
         "similar": {"zh": ["骑车能带狗吗"], "en": ["can my dog ride with me"]},
-        "answer": {"zh": "可以，小型宠物请放在车筐里。", "en": "Yes, small pets ride in the basket."},
+        "answer": {
+            "zh": "可以，小型宠物请放在车筐里。",
+            "en": "Yes, small pets ride in the basket.",
+        },
     }
     body.update(changes)
     return body

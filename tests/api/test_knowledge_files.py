@@ -58,7 +58,8 @@ def test_exports_import_back_and_an_import_answers_at_once(
 ) -> None:
     body = (
         HEADER
-        + "ops.lost,ops,bike,落在车筐里的雨伞去哪找,lost umbrella,请联系失物招领。,Ask lost and found.\n"
+        + "ops.lost,ops,bike,落在车筐里的雨伞去哪找,lost umbrella,"
+        + "请联系失物招领。,Ask lost and found.\n"
     )
     result = upload(admin, "faq.csv", body.encode("utf-8-sig"))
     assert result == {"created": 1, "updated": 0, "packs": ["ops"]}

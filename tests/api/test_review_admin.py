@@ -48,6 +48,7 @@ def test_a_fallback_assigned_to_an_entry_is_answered_next_time(
 
     marked = admin.admin("POST", f"/review/{turn['turn_id']}", {"entry_id": "bike.helmet"})
     assert marked["review"]["entry_id"] == "bike.helmet"
+    assert marked["review"]["by_name"] == "laowang"
     assert review(admin, "filter=fallback") == []  # reviewed ones are hidden by default
     assert [i["turn_id"] for i in review(admin, "filter=fallback&reviewed=true")] == [
         turn["turn_id"]

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
+from kefu.accounts.models import Account
 from kefu.conversations.models import Message, Role, TurnEvent
 from kefu.errors import InvalidInput, NotFound
 from kefu.handoff.models import Rating
@@ -120,6 +121,7 @@ def find_turns(
         ):
             if reply_to is not None:
                 replies.setdefault(reply_to, body)
+    names = _names(session, {r.account_id for *_, r, _ in page if r and r.account_id})
     items = [
         ReviewItem(
             turn_id=event.id,
@@ -137,7 +139,7 @@ def find_turns(
             sentiment=((event.understanding or {}).get("sentiment") or {}).get("polarity"),
             rating=rating,
             handoff=event.decision == "handoff",
-            review=_review_dict(review),
+            review=_review_dict(review, names),
             tags=tags,
         )
         for event, text, rating, review, tags in page
@@ -145,13 +147,23 @@ def find_turns(
     return len(matched), items
 
 
-def _review_dict(review: TurnReview | None) -> dict[str, Any] | None:
+def _names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Account.id, Account.display_name, Account.username).where(Account.id.in_(ids))
+    )
+    return {id_: display or username for id_, display, username in rows}
+
+
+def _review_dict(review: TurnReview | None, names: dict[int, str]) -> dict[str, Any] | None:
     if review is None:
         return None
     return {
         "intent": review.intent,
         "entry_id": review.entry_id,
         "by": review.account_id,
+        "by_name": names.get(review.account_id) if review.account_id else None,
         "at": review.created_at,
     }
 

@@ -32,6 +32,7 @@ class ReviewOut(BaseModel):
     intent: str | None
     entry_id: str | None
     by: int | None
+    by_name: str | None = Field(None, description="The reviewer's display name or username")
     at: datetime
 
 

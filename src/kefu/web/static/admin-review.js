@@ -102,9 +102,8 @@ function reviewed(item) {
     r.entry_id ? fill(T.review_marked_entry, { entry: r.entry_id }) : null,
     r.intent ? fill(T.review_marked_intent, { intent: r.intent }) : null,
   ].filter(Boolean).join(T.list_separator);
-  // The API names the reviewer by account id: "you" when it is this account.
-  const who = r.by === null || r.by === undefined ? "–"
-    : session.me && r.by === session.me.id ? session.me.name : fill(T.review_account, { id: r.by });
+  // The reviewer's name; an account since deleted shows by its number.
+  const who = r.by_name || (r.by === null || r.by === undefined ? "–" : fill(T.review_account, { id: r.by }));
   return el("p", { class: "review-done", text: fill(T.review_done, { who, when: when(r.at), what }) });
 }
 

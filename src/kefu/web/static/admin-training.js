@@ -99,7 +99,7 @@ function render(run) {
     el("strong", { class: "decision " + result.decision, text: decision }),
     result.reason ? " " + fill(T.train_because, { reason: why(result.reason) }) : "",
     el("span", { class: "muted", text: " " + fill(T.train_examples, {
-      n: result.train_examples ?? result.examples ?? "–", m: result.evaluation_examples ?? "–" }) }));
+      n: result.examples ?? "–", m: result.evaluation_examples ?? "–" }) }));
   // Per-intent F1 where it changed: what the candidate learned, and what it forgot.
   const changed = (result.intents || []).slice(0, 15);
   $("train-intents").hidden = !changed.length;
