@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -113,8 +114,12 @@ def test_search_filters_and_the_bundled_entries_have_history(admin: Admin) -> No
     assert admin.admin("GET", "/knowledge?tag=pets-policy&skill=lodging")["total"] == 0
 
 
-def test_validity_dates_limit_when_an_entry_answers(client: TestClient, admin: Admin) -> None:
-    today = dt.date.today()
+def test_validity_dates_limit_when_an_entry_answers(
+    client: TestClient, runtime: Runtime, admin: Admin
+) -> None:
+    # Days are the deployment's (KEFU_TIMEZONE), not UTC's: at 00:30 in Shanghai UTC is still
+    # on the day before.
+    today = dt.datetime.now(ZoneInfo(runtime.settings.timezone)).date()
     later = (today + dt.timedelta(days=10)).isoformat()
     admin.admin("POST", "/knowledge", entry(valid_from=later), expect=201)
     conv, headers = start(client, language="zh")

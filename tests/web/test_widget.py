@@ -310,7 +310,12 @@ def test_layout_labels_and_isolation(
     viewport: dict[str, int],
     labels: tuple[str, str, str, str, str],
 ) -> None:
-    ctx = browser.new_context(locale=locale, viewport=viewport)  # type: ignore[arg-type]
+    # Reduced motion: the panel's opening animation would make a busy machine measure it mid-way.
+    ctx = browser.new_context(
+        locale=locale,
+        viewport=viewport,  # type: ignore[arg-type]
+        reduced_motion="reduce",
+    )
     # zh: a logo that loads; en: one that doesn't, and the launcher keeps its icon.
     logo = f"{shop}/logo.svg" if lang == "zh" else f"{shop}/missing.png"
     query = {

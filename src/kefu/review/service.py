@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import and_, select
+from pydantic import BaseModel
+from sqlalchemy import and_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from kefu.accounts.models import Account
@@ -34,8 +34,17 @@ LOW_RATING = 2  # ratings of 1-2 (of 5)
 SCAN = 5000  # most recent turns looked at per request: review is about recent traffic
 
 
-@dataclass(frozen=True)
-class ReviewItem:
+class Verdict(BaseModel):
+    intent: str | None
+    entry_id: str | None
+    by: int | None  # the reviewer's account
+    by_name: str | None  # their display name or username (None once the account is gone)
+    at: datetime
+
+
+class ReviewItem(BaseModel):
+    """A turn as review shows it (also the API's response body)."""
+
     turn_id: int
     conversation_id: uuid.UUID
     created_at: datetime
@@ -51,8 +60,8 @@ class ReviewItem:
     sentiment: str | None
     rating: int | None
     handoff: bool
-    review: dict[str, Any] | None
-    tags: tuple[Filter, ...]
+    review: Verdict | None
+    tags: list[Filter]
 
 
 def _tags(event: TurnEvent, rating: int | None) -> tuple[Filter, ...]:
@@ -84,10 +93,13 @@ def find_turns(
     reviewed: Literal["false", "true", "all"] = "false",
     offset: int = 0,
     limit: int = 50,
+    turn_id: int | None = None,
 ) -> tuple[int, list[ReviewItem]]:
-    """Recent turns matching any of `filters` (none: every turn), newest first."""
+    """Recent turns matching any of `filters` (none: every turn), newest first; `turn_id`:
+    that one turn only."""
     wanted = set(filters)
     reply = aliased(Message)
+    only = TurnEvent.id == turn_id if turn_id is not None else true()
     rows = session.execute(
         select(TurnEvent, Message.text, Rating.score, TurnReview)
         .join(Message, Message.id == TurnEvent.message_id)
@@ -96,7 +108,7 @@ def find_turns(
             TurnReview,
             and_(TurnReview.turn_event_id == TurnEvent.id, TurnReview.tenant_id == tenant_id),
         )
-        .where(TurnEvent.tenant_id == tenant_id, TurnEvent.decision != "silent")
+        .where(TurnEvent.tenant_id == tenant_id, TurnEvent.decision != "silent", only)
         .order_by(TurnEvent.id.desc())
         .limit(SCAN)
     ).all()
@@ -139,8 +151,8 @@ def find_turns(
             sentiment=((event.understanding or {}).get("sentiment") or {}).get("polarity"),
             rating=rating,
             handoff=event.decision == "handoff",
-            review=_review_dict(review, names),
-            tags=tags,
+            review=_verdict(review, names),
+            tags=list(tags),
         )
         for event, text, rating, review, tags in page
     ]
@@ -156,16 +168,16 @@ def _names(session: Session, ids: set[int]) -> dict[int, str]:
     return {id_: display or username for id_, display, username in rows}
 
 
-def _review_dict(review: TurnReview | None, names: dict[int, str]) -> dict[str, Any] | None:
+def _verdict(review: TurnReview | None, names: dict[int, str]) -> Verdict | None:
     if review is None:
         return None
-    return {
-        "intent": review.intent,
-        "entry_id": review.entry_id,
-        "by": review.account_id,
-        "by_name": names.get(review.account_id) if review.account_id else None,
-        "at": review.created_at,
-    }
+    return Verdict(
+        intent=review.intent,
+        entry_id=review.entry_id,
+        by=review.account_id,
+        by_name=names.get(review.account_id) if review.account_id else None,
+        at=review.created_at,
+    )
 
 
 def mark(

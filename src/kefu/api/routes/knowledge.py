@@ -36,6 +36,7 @@ Reader = Annotated[Principal, allowed(Permission.KNOWLEDGE_READ)]
 Writer = Annotated[Principal, allowed(Permission.KNOWLEDGE_WRITE)]
 FORMATS = {"csv": "text/csv", "xlsx": None, "yaml": "application/yaml"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_VERSION = 2**31 - 1  # a version number is a 32-bit integer column
 
 
 class EntryIn(BaseModel):
@@ -70,7 +71,10 @@ class EntryCreate(EntryIn):
 
 class EntryUpdate(EntryIn):
     expected_version: int | None = Field(
-        None, description="The version you loaded: a newer one means someone else saved (409)."
+        None,
+        ge=0,
+        le=MAX_VERSION,
+        description="The version you loaded: a newer one means someone else saved (409).",
     )
 
 
@@ -118,7 +122,7 @@ class VersionOut(BaseModel):
 
 class RevertIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class Reverted(BaseModel):
@@ -170,7 +174,13 @@ def list_entries(
     )
 
 
-@router.get("/export", responses={**ERRORS, 200: {"content": {XLSX: {}, "text/csv": {}}}})
+@router.get(
+    "/export",
+    responses={
+        **ERRORS,
+        200: {"content": {XLSX: {}, "text/csv": {}, "application/yaml": {}}},
+    },
+)
 def export(
     principal: Reader,
     session: TenantReadSession,
@@ -315,7 +325,7 @@ def delete_entry(
     principal: Writer,
     runtime: RuntimeDep,
     request: Request,
-    expected_version: Annotated[int | None, Query(ge=0)] = None,
+    expected_version: Annotated[int | None, Query(ge=0, le=MAX_VERSION)] = None,
 ) -> Response:
     with knowledge_write(runtime, principal) as session:
         editing.delete_entry(

@@ -3,11 +3,9 @@ been (an FAQ entry, answered at once; an intent, learned at the next retraining)
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from kefu.accounts.permissions import Permission
@@ -18,7 +16,7 @@ from kefu.api.routes.knowledge import editor_of, knowledge_write
 from kefu.api.schemas import ErrorOut
 from kefu.errors import Forbidden
 from kefu.review import service
-from kefu.review.service import Filter
+from kefu.review.service import Filter, ReviewItem
 
 router = APIRouter(prefix="/v1/admin/review", tags=["review"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -28,47 +26,15 @@ Reader = Annotated[Principal, allowed(Permission.CONVERSATIONS_READ)]
 Writer = Annotated[Principal, allowed(Permission.KNOWLEDGE_WRITE)]
 
 
-class ReviewOut(BaseModel):
-    intent: str | None
-    entry_id: str | None
-    by: int | None
-    by_name: str | None = Field(None, description="The reviewer's display name or username")
-    at: datetime
-
-
-class ReviewItemOut(BaseModel):
-    turn_id: int
-    conversation_id: uuid.UUID
-    created_at: datetime
-    language: str
-    text: str
-    reply: str | None
-    decision: str
-    reason: str | None
-    intent: str | None
-    intent_confidence: float | None
-    faq_entry_id: str | None
-    score: float | None
-    sentiment: str | None
-    rating: int | None
-    handoff: bool
-    tags: list[str]
-    review: ReviewOut | None
-
-
 class ReviewPage(BaseModel):
     total: int
-    items: list[ReviewItemOut]
+    items: list[ReviewItem]
 
 
 class MarkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     intent: str | None = Field(None, min_length=1, max_length=128)
     entry_id: str | None = Field(None, min_length=1, max_length=128)
-
-
-def _out(item: service.ReviewItem) -> ReviewItemOut:
-    return ReviewItemOut.model_validate({**item.__dict__, "tags": list(item.tags)})
 
 
 @router.get("", response_model=ReviewPage, responses=ERRORS)
@@ -94,18 +60,22 @@ def list_turns(
         offset=offset,
         limit=limit,
     )
-    return ReviewPage(total=total, items=[_out(i) for i in items])
+    return ReviewPage(total=total, items=items)
 
 
 @router.post(
     "/{turn_id}",
-    response_model=ReviewItemOut,
+    response_model=ReviewItem,
     responses=ERRORS,
     dependencies=[Depends(require_json)],
 )
 def mark_turn(
-    turn_id: int, body: MarkIn, principal: Writer, runtime: RuntimeDep, request: Request
-) -> ReviewItemOut:
+    turn_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: MarkIn,
+    principal: Writer,
+    runtime: RuntimeDep,
+    request: Request,
+) -> ReviewItem:
     """Say what the turn should have been. `entry_id`: its words become a similar question of
     that entry, answered from the next message on; `intent`: a training example."""
     with knowledge_write(runtime, principal) as session:
@@ -129,7 +99,6 @@ def mark_turn(
         )
         session.flush()
         _, items = service.find_turns(
-            session, principal.tenant_id, runtime.pii, reviewed="true", limit=service.SCAN
+            session, principal.tenant_id, runtime.pii, reviewed="true", turn_id=turn_id
         )
-    found = next(i for i in items if i.turn_id == turn_id)
-    return _out(found)
+    return items[0]

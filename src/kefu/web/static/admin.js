@@ -8,7 +8,7 @@
 //   admin-training.js   retraining, its evaluation, and the runs
 //   admin-review.js     conversation review: mark the right entry or intent
 //   admin-settings.js   agents, canned responses, widget; admin-escalation.js the escalation rules
-import { $, T, api, can, canAdmin, session } from "/console/console-util.js";
+import { $, T, api, can, canAdmin, session, signIn } from "/console/console-util.js";
 import * as kb from "./admin-kb.js";
 import * as tryIt from "./admin-try.js";
 import * as intents from "./admin-intents.js";
@@ -70,31 +70,7 @@ function enter() {
   if (allowed().length) open(location.hash.slice(1), false);
 }
 
-async function start() {
-  const res = await api("GET", "/v1/auth/me");
-  if (res.status === 200) {
-    session.me = res.data;
-    enter();
-  } else {
-    show(false);
-    $("username").focus();
-  }
-}
-
-$("login-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  $("login-error").textContent = "";
-  const res = await api("POST", "/v1/auth/login", {
-    username: $("username").value, password: $("password").value,
-  });
-  if (res.status === 200) {
-    session.me = res.data;
-    $("password").value = "";
-    enter();
-  } else {
-    $("login-error").textContent = res.status === 429 ? T.too_many : T.sign_in_failed;
-  }
-});
+const start = signIn(enter, show);
 
 $("signout").addEventListener("click", async () => {
   await api("POST", "/v1/auth/logout");

@@ -118,3 +118,32 @@ export function announce(text) {
   // A fresh text node each time so the same words are announced twice in a row too.
   setTimeout(() => { region.textContent = text; }, 30);
 }
+
+// The sign-in both consoles share: an existing session enters at once, else the form does.
+// Returns `start`, to call once the page's handlers are in place.
+export function signIn(enter, show) {
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("login-error").textContent = "";
+    const res = await api("POST", "/v1/auth/login", {
+      username: $("username").value, password: $("password").value,
+    });
+    if (res.status === 200) {
+      session.me = res.data;
+      $("password").value = "";
+      await enter();
+    } else {
+      $("login-error").textContent = res.status === 429 ? T.too_many : T.sign_in_failed;
+    }
+  });
+  return async function start() {
+    const res = await api("GET", "/v1/auth/me");
+    if (res.status === 200) {
+      session.me = res.data;
+      await enter();
+    } else {
+      show(false);
+      $("username").focus();
+    }
+  };
+}

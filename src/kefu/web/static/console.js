@@ -5,7 +5,7 @@
 //   console-chat.js    the open conversation: messages, actions, reply box, transfer
 //   console-context.js the context panel (summary, sentiment, profile, recent orders)
 //   console-live.js    the agent WebSocket and new-chat alerts (sound, desktop notification)
-import { $, T, api, canAdmin, isAgent, session } from "./console-util.js";
+import { $, T, api, canAdmin, isAgent, session, signIn } from "./console-util.js";
 import * as inbox from "./console-inbox.js";
 import * as chat from "./console-chat.js";
 import * as live from "./console-live.js";
@@ -45,31 +45,7 @@ async function enter() {
   }
 }
 
-async function start() {
-  const res = await api("GET", "/v1/auth/me");
-  if (res.status === 200) {
-    session.me = res.data;
-    await enter();
-  } else {
-    show(false);
-    $("username").focus();
-  }
-}
-
-$("login-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  $("login-error").textContent = "";
-  const res = await api("POST", "/v1/auth/login", {
-    username: $("username").value, password: $("password").value,
-  });
-  if (res.status === 200) {
-    session.me = res.data;
-    $("password").value = "";
-    await enter();
-  } else {
-    $("login-error").textContent = res.status === 429 ? T.too_many : T.sign_in_failed;
-  }
-});
+const start = signIn(enter, show);
 
 $("signout").addEventListener("click", async () => {
   live.disconnect();
