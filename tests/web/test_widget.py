@@ -8,7 +8,10 @@ Screenshots go to $KEFU_ARTIFACTS/screenshots (default ./artifacts).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
+import json
 import re
 import threading
 from collections import Counter
@@ -31,7 +34,7 @@ from playwright.sync_api import (
 )
 
 from kefu.testing import Server, free_port
-from tests.web.test_chat_live import PASSWORD, Agent, page_errors, shots
+from tests.web.test_chat_live import PASSWORD, Agent, frame_where, page_errors, shots
 from tests.web.test_chat_page import browser  # noqa: F401 - the shared chromium fixture
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -43,9 +46,16 @@ LOGO = (
 )
 
 
+IDENTITY_KEY = "widget-test-identity-key"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, trained_models: Path) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("widget") / "var", KEFU_MODELS_DIR=str(trained_models))
+    srv = Server(
+        tmp_path_factory.mktemp("widget") / "var",
+        KEFU_MODELS_DIR=str(trained_models),
+        KEFU_CUSTOMER_IDENTITY_KEY=IDENTITY_KEY,
+    )
     srv.start(timeout=60)
     for username, role in (("boss", "admin"), ("wang", "agent")):
         made = srv.cli(
@@ -427,6 +437,15 @@ def test_agent_queue_messages_and_survey(
         expect(w.locator('.msg.system[data-kind="joined"]')).to_contain_text("王小明")
         expect(w.locator(".queue")).to_be_hidden()
         cid = stored(page, server)["conv"]["id"]
+        with agent.socket() as ws:  # typing, both ways
+            ws.send(json.dumps({"type": "watch", "conversation_id": cid}))
+            ws.send(json.dumps({"type": "typing", "conversation_id": cid}))
+            expect(w.locator(".typing")).to_have_text("客服正在输入…")
+            expect(w.locator(".typing")).to_have_attribute("aria-live", "polite")
+            w.locator("textarea").last.press_sequentially("好的")
+            seen = frame_where(ws, lambda f: f.get("type") == "typing")
+            assert seen == {"type": "typing", "role": "customer", "conversation_id": cid}
+            w.locator("textarea").last.fill("")
         agent.say(cid, "您好，<b>请问</b>哪辆车？")
         expect(w.locator(".msg.agent .text")).to_have_text(["您好，<b>请问</b>哪辆车？"])
         expect(w.locator(".msg.agent .who")).to_have_text(["王小明"])
@@ -451,3 +470,52 @@ def test_agent_queue_messages_and_survey(
         ctx.close()
     finally:
         agent.close()
+
+
+def test_a_signed_customer_gets_cards_and_links_and_their_own_conversation(
+    browser: Browser,  # noqa: F811
+    server: Server,
+    shop: str,
+) -> None:
+    """A signed-in rider and guest (the demo operator's c-1001): a flow acts on their account and
+    answers with a card and a map link; another customer on the same browser starts afresh."""
+    signature = hmac.new(IDENTITY_KEY.encode(), b"c-1001", hashlib.sha256).hexdigest()
+    query = urlencode({"tenant": "default", "lang": "zh", "customer": "c-1001",
+                       "customer-name": "张三", "signature": signature})  # fmt: skip
+    ctx = browser.new_context(locale="zh-CN", viewport=DESKTOP)  # type: ignore[arg-type]
+    page, errors = visit(ctx, f"{shop}/?{query}")
+    w = widget(page)
+    w.get_by_role("button", name="打开在线客服").click()
+    ask(page, "怎么去我订的房子")
+    expect(w.locator(".msg.bot").last).to_contain_text("出发")
+    ask(page, "北京南站")
+    link = w.get_by_role("link", name="打开地图")
+    expect(link).to_be_visible()
+    assert link.get_attribute("target") == "_blank"
+    assert "noopener" in (link.get_attribute("rel") or "")
+    assert (link.get_attribute("href") or "").startswith("http")
+    ask(page, "我要报修，车号B123456")
+    w.get_by_role("button", name="刹车", exact=True).last.click()
+    expect(w.locator(".msg.bot").last).to_contain_text("停在哪里")
+    ask(page, "国贸")
+    expect(w.locator(".msg.bot").last).to_contain_text("B123456")
+    w.get_by_role("button", name="对", exact=True).last.click()
+    expect(w.locator(".card").last).to_contain_text("工单号")
+    page.screenshot(path=str(shots() / "widget-card-link.png"))
+    key = f"kefu:{server.url}:default:c-1001"
+    mine = page.evaluate("key => JSON.parse(localStorage.getItem(key))", key)
+    assert mine and mine["conv"]["id"]
+    # Someone else signs in on this browser: a new conversation, none of the first one's lines.
+    other = urlencode({"tenant": "default", "lang": "zh", "customer": "c-1002"})
+    page.goto(f"{shop}/?{other}")
+    w = widget(page)
+    w.get_by_role("button", name="打开在线客服").click()
+    expect(w.locator(".msg.customer")).to_have_count(0)
+    ask(page, "押金怎么退？")
+    expect(w.locator('.msg.bot[data-faq="bike.deposit_refund"]')).to_be_visible()
+    theirs = page.evaluate(
+        "key => JSON.parse(localStorage.getItem(key))", key.replace("1001", "1002")
+    )
+    assert theirs["conv"]["id"] != mine["conv"]["id"]
+    assert errors == []
+    ctx.close()

@@ -13,7 +13,11 @@
   const BASE = new URL(script.src, location.href).origin;
   const attr = (name) => (script.getAttribute("data-" + name) || "").trim();
   const TENANT = attr("tenant") || "default";
-  const KEY = "kefu:" + BASE + ":" + TENANT;
+  // A signed-in customer of the operator's app: their id, name and the HMAC the operator's
+  // server made of the id (KEFU_CUSTOMER_IDENTITY_KEY), so flows may act on their account.
+  const CUSTOMER = attr("customer");
+  // Stored per customer too: someone else signing in on this browser never sees the chat.
+  const KEY = "kefu:" + BASE + ":" + TENANT + (CUSTOMER ? ":" + CUSTOMER : "");
   const GONE = new Set([401, 404]);
   const REJECTED = new Set([400, 413, 415, 422]);
 
@@ -149,7 +153,13 @@
     if (conv) return;
     let next = load().conv;  // another tab may have started one: join it
     if (!next) {
-      const data = await api("POST", "/v1/conversations", { language: cfg.lang, channel: "widget" });
+      const body = { language: cfg.lang, channel: "widget" };
+      if (CUSTOMER) {
+        body.customer = { external_id: CUSTOMER };
+        if (attr("customer-name")) body.customer.name = attr("customer-name");
+        if (attr("signature")) body.customer.signature = attr("signature");
+      }
+      const data = await api("POST", "/v1/conversations", body);
       next = { id: data.id, token: data.token };
       update((r) => { r.conv = next; });
     }
