@@ -291,7 +291,10 @@ def kb_import(
     dry_run: Annotated[bool, typer.Option(help="Validate only; change nothing.")] = False,
 ) -> None:
     """Validate packs and upsert their entries by id."""
+    import getpass
+
     from kefu.errors import NotReady
+    from kefu.knowledge.editing import Editor
     from kefu.knowledge.pack import KnowledgePack, PackError
     from kefu.knowledge.service import export_packs, import_pack
     from kefu.knowledge.tabular import load_file
@@ -338,12 +341,17 @@ def kb_import(
         if runtime is None:
             prepare_database(s)
             runtime = Runtime.build(s)
+        # Versions made here name who ran the command on this machine.
+        try:
+            editor = Editor(f"cli:{getpass.getuser()}"[:200])
+        except (KeyError, OSError):  # no user name for this uid (e.g. a bare container)
+            editor = Editor("cli")
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("importing", total=len(packs))
             with runtime.sessions.begin() as session:
                 results = []
                 for pack in packs:
-                    results.append(import_pack(session, runtime.tenant, pack))
+                    results.append(import_pack(session, runtime.tenant, pack, editor))
                     progress.advance(task)
                 audit.record(
                     session,
