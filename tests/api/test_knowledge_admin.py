@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from kefu.accounts.permissions import AccountRole
 from kefu.runtime import Runtime
 from tests.conftest import start
-from tests.handoff.test_live import Agent, make_account, say
+from tests.handoff.test_live import PASSWORD, Agent, make_account, say
 
 QUESTION = "共享单车可以带宠物吗"
 
@@ -197,3 +197,55 @@ def test_try_it_shows_what_kefu_understood_without_storing(
         assert session.scalar(select(func.count()).select_from(Message)) == 0
     assert admin.admin("POST", "/try", {"text": ""}, expect=422)
     assert admin.admin("POST", "/try", {"text": "a\x00b"}, expect=422)
+
+
+def test_an_entry_stored_before_versions_gets_a_baseline_before_its_first_change(
+    runtime: Runtime, admin: Admin
+) -> None:
+    """Deployments upgraded from before the admin console: their entries have no history, and
+    their first edit or delete must still be undoable."""
+    from sqlalchemy import delete
+
+    from kefu.knowledge.models import KnowledgeVersion
+
+    with runtime.sessions.begin() as session:  # as a database migrated from 0009 looks
+        session.execute(delete(KnowledgeVersion))
+    original = admin.admin("GET", "/knowledge/bike.helmet")
+    assert original["version"] == 0
+    admin.admin("DELETE", "/knowledge/bike.helmet?expected_version=0", expect=204)
+    history = admin.admin("GET", "/knowledge/bike.helmet/history")
+    assert [(v["version"], v["action"]) for v in history] == [(2, "delete"), (1, "baseline")]
+    restored = admin.admin("POST", "/knowledge/bike.helmet/revert", {"version": 1})["entry"]
+    assert restored["answer"] == original["answer"] and restored["version"] == 3
+
+
+def test_reserved_ids_and_bounded_numbers(admin: Admin) -> None:
+    for reserved in ("export", "import"):
+        error = admin.admin("POST", "/knowledge", entry(id=reserved), expect=422)["error"]
+        assert error["code"] == "reserved_id"
+    admin.admin("POST", "/knowledge/bike.helmet/revert", {"version": 2**40}, expect=422)
+    admin.admin("DELETE", f"/knowledge/bike.helmet?expected_version={2**40}", expect=422)
+    too_many = entry(similar={"zh": ["问"] * 5001, "en": []})
+    assert "similar" in admin.admin("POST", "/knowledge", too_many, expect=422)["error"]["message"]
+
+
+def test_try_it_answers_only_for_the_served_tenant(
+    client: TestClient, runtime: Runtime, admin: Admin
+) -> None:
+    from kefu.accounts import service as accounts
+    from kefu.tenants.models import Tenant
+
+    with runtime.system_sessions.begin() as session:
+        other = Tenant(slug="other", name="Other")
+        session.add(other)
+        session.flush()
+        accounts.create_account(session, other.id, "otheradmin", PASSWORD, AccountRole.ADMIN)
+    with TestClient(client.app) as theirs:
+        res = theirs.post(
+            "/v1/auth/login",
+            json={"username": "otheradmin", "password": PASSWORD, "tenant": "other"},
+        )
+        assert res.status_code == 200, res.text
+        headers = {"X-CSRF-Token": res.json()["csrf_token"]}
+        refused = theirs.post("/v1/admin/try", json={"text": "押金怎么退"}, headers=headers)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "wrong_tenant"

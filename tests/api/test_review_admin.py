@@ -133,3 +133,20 @@ def test_intents_are_edited_and_flow_intents_kept(admin: Admin) -> None:
     assert flow["code"] == "intent_in_use"
     admin.admin("DELETE", "/intents/bike.helmet", expect=204)
     admin.admin("DELETE", "/intents/bike.helmet", expect=404)
+
+
+def test_a_changed_verdict_moves_the_words_and_their_language_is_their_own(
+    client: TestClient, admin: Admin
+) -> None:
+    conv, headers = start(client, language="zh")
+    say(client, conv, headers, UNKNOWN)
+    say(client, conv, headers, "where do I grab the scooter lid")  # English, in a zh chat
+    zh_turn, en_turn = sorted(review(admin, "reviewed=all&limit=2"), key=lambda i: i["turn_id"])
+    admin.admin("POST", f"/review/{zh_turn['turn_id']}", {"entry_id": "bike.helmet"})
+    admin.admin("POST", f"/review/{zh_turn['turn_id']}", {"entry_id": "bike.parking_zone"})
+    assert UNKNOWN not in admin.admin("GET", "/knowledge/bike.helmet")["similar"]["zh"]
+    assert UNKNOWN in admin.admin("GET", "/knowledge/bike.parking_zone")["similar"]["zh"]
+    admin.admin("POST", f"/review/{en_turn['turn_id']}", {"entry_id": "bike.helmet"})
+    helmet = admin.admin("GET", "/knowledge/bike.helmet")["similar"]
+    assert "where do I grab the scooter lid" in helmet["en"]
+    assert "where do I grab the scooter lid" not in helmet["zh"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_broken_template_syntax_is_reported() -> None:
 
 def test_duplicate_ids_reported_with_line() -> None:
     doc = yaml.safe_load(GOOD)
-    doc["entries"].append(doc["entries"][0])
+    doc["entries"].append(copy.deepcopy(doc["entries"][0]))  # a copy: aliases are refused
     text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
     with pytest.raises(PackError, match="duplicate entry id") as info:
         parse_pack(text, "dup.yaml")

@@ -392,3 +392,22 @@ def test_five_thousand_entries_are_fast() -> None:
         )
         assert time.perf_counter() - start < limit, fmt
         assert back == [pack]
+
+
+def test_yaml_aliases_and_zip_bombs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few bytes of `*alias` or of zipped XML can stand for gigabytes: refused up front."""
+    from kefu.knowledge import tabular_cells
+
+    bomb = (
+        b"pack: demo\nentries:\n"
+        b"  - &e {id: a, skill: s, question: {zh: q, en: q}, answer: {zh: a, en: a}}\n"
+        b"  - *e\n"
+    )
+    with pytest.raises(PackError) as refused:
+        parse_table(bomb, "yaml")
+    assert "4:" in refused.value.problems[0] and "aliases" in refused.value.problems[0]
+    workbook = export_xlsx([PACK])
+    monkeypatch.setattr(tabular_cells, "MAX_XLSX_EXPANDED", 1000)
+    with pytest.raises(PackError) as expanded:
+        parse_table(workbook, "xlsx")
+    assert "expands to" in expanded.value.problems[0]

@@ -17,7 +17,7 @@ class PackInfo:
     variables: Mapping[str, Variable] = field(default_factory=dict)
 
 
-@functools.lru_cache(maxsize=100_000)
+@functools.lru_cache(maxsize=20_000)
 def compiled(source: str) -> Template:
     """Compiled answer templates by source: a knowledge change rebuilds the knowledge base, and
     compiling every unchanged answer again cost seconds on a large one. Templates are

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kefu.db.base import utcnow
@@ -23,6 +24,8 @@ from kefu.tenants.models import Tenant
 
 # Entries edited in the console without a pack of their own go here.
 CONSOLE_PACK = "console"
+# Ids the admin API's own routes use (/v1/admin/knowledge/export, .../import).
+RESERVED_IDS = frozenset({"export", "import"})
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def bump_revision(session: Session, tenant_id: int) -> None:
     )
 
 
-def _latest_versions(session: Session, tenant_id: int) -> dict[str, int]:
+def latest_versions(session: Session, tenant_id: int) -> dict[str, int]:
     rows = session.execute(
         select(KnowledgeVersion.entry_id, func.max(KnowledgeVersion.version))
         .where(KnowledgeVersion.tenant_id == tenant_id)
@@ -116,7 +119,7 @@ def list_entries(
             select(KnowledgePackRow).where(KnowledgePackRow.tenant_id == tenant_id)
         )
     }
-    versions = _latest_versions(session, tenant_id)
+    versions = latest_versions(session, tenant_id)
     needle = query.strip().casefold()
     found = []
     for row in session.scalars(
@@ -139,12 +142,24 @@ def list_entries(
     return found
 
 
-def _row(session: Session, tenant_id: int, entry_id: str) -> KnowledgeEntryRow | None:
-    return session.scalar(
-        select(KnowledgeEntryRow).where(
-            KnowledgeEntryRow.tenant_id == tenant_id, KnowledgeEntryRow.entry_id == entry_id
-        )
+def _row(
+    session: Session, tenant_id: int, entry_id: str, lock: bool = False
+) -> KnowledgeEntryRow | None:
+    """`lock`: hold the row until the transaction ends (PostgreSQL's FOR UPDATE; SQLite's
+    write transactions are serial anyway), so two editors can't both pass the version check."""
+    stmt = select(KnowledgeEntryRow).where(
+        KnowledgeEntryRow.tenant_id == tenant_id, KnowledgeEntryRow.entry_id == entry_id
     )
+    return session.scalar(stmt.with_for_update() if lock else stmt)
+
+
+def _baseline(session: Session, tenant_id: int, row: KnowledgeEntryRow, latest: int) -> None:
+    """An entry stored before versions existed (kefu before 0.1's admin console) gets its
+    current content as version 1 before its first change, so that change can be undone."""
+    if latest:
+        return
+    pack = session.get_one(KnowledgePackRow, row.pack_id)
+    record_version(session, tenant_id, row.entry_id, "baseline", row.data, pack.name, KEFU)
 
 
 def get_entry(session: Session, tenant_id: int, entry_id: str) -> StoredEntry:
@@ -152,7 +167,7 @@ def get_entry(session: Session, tenant_id: int, entry_id: str) -> StoredEntry:
     if row is None:
         raise NotFound(f"no FAQ entry {entry_id!r}", code="entry_not_found")
     pack = session.get_one(KnowledgePackRow, row.pack_id)
-    version = _latest_versions(session, tenant_id).get(entry_id, 0)
+    version = latest_versions(session, tenant_id).get(entry_id, 0)
     return StoredEntry(KnowledgeEntry.model_validate(row.data), pack.name, version, row.updated_at)
 
 
@@ -192,18 +207,22 @@ def save_entry(
 ) -> StoredEntry:
     """Create (`create`) or replace an entry. `expected_version`: the version the editor
     started from; a newer one means someone else saved meanwhile (409, nothing lost)."""
-    row = _row(session, tenant_id, entry.id)
+    if entry.id in RESERVED_IDS:
+        raise InvalidInput(f"id: {entry.id!r} is reserved; choose another", code="reserved_id")
+    row = _row(session, tenant_id, entry.id, lock=True)
     if create and row is not None:
         raise Conflict(f"an FAQ entry {entry.id!r} already exists", code="entry_exists")
     if not create and row is None:
         raise NotFound(f"no FAQ entry {entry.id!r}", code="entry_not_found")
-    latest = _latest_versions(session, tenant_id).get(entry.id, 0)
+    latest = latest_versions(session, tenant_id).get(entry.id, 0)
     if expected_version is not None and row is not None and expected_version != latest:
         raise Conflict(
             f"entry {entry.id!r} was changed by someone else (version {latest}); "
             "reload it and apply your edit again",
             code="stale_version",
         )
+    if row is not None:
+        _baseline(session, tenant_id, row, latest)
     if row is not None and pack is None:
         pack_row = session.get_one(KnowledgePackRow, row.pack_id)
     else:
@@ -219,7 +238,14 @@ def save_entry(
             data=data,
             enabled=entry.enabled,
         )
-        session.add(row)
+        try:
+            with session.begin_nested():  # another editor creating the same id at this moment
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            raise Conflict(
+                f"an FAQ entry {entry.id!r} already exists", code="entry_exists"
+            ) from None
     else:
         row.pack_id, row.skill, row.data = pack_row.id, entry.skill, data
         row.enabled, row.updated_at = entry.enabled, utcnow()
@@ -246,15 +272,16 @@ def delete_entry(
     expected_version: int | None = None,
     action: str = "delete",
 ) -> int:
-    row = _row(session, tenant_id, entry_id)
+    row = _row(session, tenant_id, entry_id, lock=True)
     if row is None:
         raise NotFound(f"no FAQ entry {entry_id!r}", code="entry_not_found")
-    latest = _latest_versions(session, tenant_id).get(entry_id, 0)
+    latest = latest_versions(session, tenant_id).get(entry_id, 0)
     if expected_version is not None and expected_version != latest:
         raise Conflict(
             f"entry {entry_id!r} was changed by someone else (version {latest})",
             code="stale_version",
         )
+    _baseline(session, tenant_id, row, latest)
     pack = session.get_one(KnowledgePackRow, row.pack_id)
     session.delete(row)
     version = record_version(session, tenant_id, entry_id, action, None, pack.name, editor)
@@ -366,6 +393,7 @@ def add_similar(
     session: Session, tenant_id: int, entry_id: str, text: str, lang: Lang, editor: Editor
 ) -> StoredEntry:
     """Teach an entry another way of asking (from a reviewed conversation turn)."""
+    text = " ".join(text.split())  # one line: list cells in CSV/Excel hold one item per line
     stored = get_entry(session, tenant_id, entry_id)
     entry = stored.entry
     if text in entry.questions(lang):
@@ -373,3 +401,20 @@ def add_similar(
     similar = entry.similar.model_copy(update={lang: [*entry.similar.get(lang), text]})
     updated = entry.model_copy(update={"similar": similar})
     return save_entry(session, tenant_id, updated, editor, action="review")
+
+
+def remove_similar(
+    session: Session, tenant_id: int, entry_id: str, text: str, lang: Lang, editor: Editor
+) -> None:
+    """Take back a similar question a review added (the verdict changed); a no-op when the
+    entry is gone or no longer has it."""
+    text = " ".join(text.split())
+    row = _row(session, tenant_id, entry_id)
+    if row is None:
+        return
+    entry = KnowledgeEntry.model_validate(row.data)
+    if text not in entry.similar.get(lang):
+        return
+    kept = [q for q in entry.similar.get(lang) if q != text]
+    updated = entry.model_copy(update={"similar": entry.similar.model_copy(update={lang: kept})})
+    save_entry(session, tenant_id, updated, editor, action="review")

@@ -41,7 +41,7 @@ class IntentSpec(_Strict):
 
 class IntentFile(_Strict):
     pack: str = Field(min_length=1, max_length=64)
-    version: int = 1
+    version: int = Field(1, ge=1, le=2**31 - 1)
     intents: list[IntentSpec]
 
     def examples(self) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from jinja2 import StrictUndefined, TemplateError, meta
@@ -35,9 +35,32 @@ TEMPLATES = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class AliasesRefused(yaml.MarkedYAMLError):
+    """Knowledge files may not use YAML aliases: a few bytes of `*name` can stand for
+    gigabytes once expanded (a "billion laughs" file), and packs don't need them."""
+
+
+def _refuse_aliases(text: str) -> None:
+    if "*" not in text:
+        return
+    try:
+        for event in yaml.parse(text, Loader=FAST_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                raise AliasesRefused(
+                    problem="aliases (*name) are not allowed in knowledge files; write the "
+                    "values out",
+                    problem_mark=event.start_mark,  # type: ignore[arg-type]
+                )
+    except AliasesRefused:
+        raise
+    except yaml.YAMLError:
+        return  # a syntax error: the loader below reports it with its line
+
+
 def _load(text: str, many: bool = False) -> Any:
     """Parse fast; on an error, parse again with the pure-Python loader, whose messages and
     line numbers kefu has always reported (and tests pin)."""
+    _refuse_aliases(text)
     try:
         if many:
             return list(yaml.load_all(text, Loader=FAST_LOADER))
@@ -59,8 +82,9 @@ class Localized(_Strict):
 
 
 class LocalizedList(_Strict):
-    zh: list[str] = Field(default_factory=list)
-    en: list[str] = Field(default_factory=list)
+    # Bounded, so no file or request can make an entry or intent of unbounded size.
+    zh: list[Annotated[str, Field(max_length=4000)]] = Field(default_factory=list, max_length=5000)
+    en: list[Annotated[str, Field(max_length=4000)]] = Field(default_factory=list, max_length=5000)
 
     def get(self, lang: Lang) -> list[str]:
         return self.zh if lang == "zh" else self.en
@@ -82,7 +106,7 @@ class KnowledgeEntry(_Strict):
 
     id: str
     skill: str = Field(min_length=1, max_length=64)
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
     question: Localized
     similar: LocalizedList = Field(default_factory=LocalizedList)
     keywords: LocalizedList = Field(default_factory=LocalizedList)
@@ -118,7 +142,7 @@ class KnowledgeEntry(_Strict):
 
 class KnowledgePack(_Strict):
     pack: str = Field(min_length=1, max_length=64)
-    version: int = 1
+    version: int = Field(1, ge=1, le=2**31 - 1)
     variables: dict[str, Variable] = Field(default_factory=dict)
     entries: list[KnowledgeEntry]
 

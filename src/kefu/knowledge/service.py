@@ -47,7 +47,7 @@ def import_pack(
 ) -> ImportResult:
     """Upsert a pack and its entries by id; entries not in the file are left as they are.
     Each created or changed entry gets a new version by `editor` (default: kefu itself)."""
-    from kefu.knowledge.editing import KEFU, bump_revision, record_version
+    from kefu.knowledge.editing import KEFU, bump_revision, latest_versions, record_version
 
     editor = editor or KEFU
     row = session.scalar(
@@ -75,6 +75,7 @@ def import_pack(
             )
         )
     }
+    versioned = latest_versions(session, tenant.id)
     created = updated = 0
     for entry in pack.entries:
         data = entry.model_dump(mode="json")
@@ -92,6 +93,11 @@ def import_pack(
             )
             created += 1
         elif current.data != data or current.pack_id != row.id:
+            if current.entry_id not in versioned:  # stored before versions: keep what it was
+                old_pack = session.get_one(KnowledgePackRow, current.pack_id).name
+                record_version(
+                    session, tenant.id, entry.id, "baseline", current.data, old_pack, KEFU
+                )
             current.pack_id, current.skill, current.data = row.id, entry.skill, data
             current.enabled, current.updated_at = entry.enabled, utcnow()
             updated += 1

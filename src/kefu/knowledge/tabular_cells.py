@@ -8,6 +8,7 @@ import csv
 import datetime
 import io
 import re
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,10 +149,27 @@ def read_csv(data: bytes, known: Sequence[str], problems: Problems) -> Rows:
     return _collect(reader, problems)
 
 
+MAX_XLSX_EXPANDED = 200 * 2**20  # 5,000 long entries take about 10 MB of sheet XML
+
+
 def read_xlsx(data: bytes, main: str, other: str, problems: Problems) -> tuple[Rows, Rows | None]:
     """The rows of sheet `main` (else the first sheet that isn't `other`) and of `other`."""
     from openpyxl import load_workbook  # type: ignore[import-untyped]  # ships no type hints
 
+    # An .xlsx is a zip: refuse one that expands to more than a real knowledge base could (a
+    # zip bomb of a few hundred KB can hold gigabytes of sheet XML).
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise problems.fail(None, None, "not a readable .xlsx workbook") from None
+    if expanded > MAX_XLSX_EXPANDED:
+        raise problems.fail(
+            None,
+            None,
+            f"the workbook expands to {expanded // 2**20} MB; at most "
+            f"{MAX_XLSX_EXPANDED // 2**20} MB is read",
+        )
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception:  # openpyxl raises many kinds on a damaged or foreign file

@@ -25,6 +25,8 @@ from kefu.knowledge.editing import Editor
 from kefu.knowledge.models import TurnReview
 from kefu.knowledge.pack import Lang
 from kefu.privacy.pii import PiiDetector
+from kefu.text.language import detect_language
+from kefu.text.normalize import normalize
 
 Filter = Literal["low_confidence", "fallback", "negative", "low_rating", "handoff"]
 FILTERS: tuple[Filter, ...] = ("low_confidence", "fallback", "negative", "low_rating", "handoff")
@@ -205,14 +207,21 @@ def mark(
     if intent and intent not in intent_store.intent_names(session, tenant_id):
         raise InvalidInput(f"intent: no intent {intent!r}", code="intent_not_found")
     text = pii.mask(raw).strip()
-    language: Lang = "zh" if event.language == "zh" else "en"
-    if entry_id:
-        editing.add_similar(session, tenant_id, entry_id, text, language, editor)
+    # The words' own language: a conversation's reply language is sticky ("refund" typed in a
+    # Chinese conversation is an English question).
+    detected = detect_language(normalize(text)) or event.language
+    language: Lang = "zh" if detected == "zh" else "en"
     review = session.scalar(
         select(TurnReview).where(
             TurnReview.tenant_id == tenant_id, TurnReview.turn_event_id == turn_id
         )
     )
+    if review is not None and review.entry_id and review.entry_id != entry_id:
+        # A changed verdict: the words leave the entry the first verdict taught them to.
+        lang: Lang = "zh" if review.language == "zh" else "en"
+        editing.remove_similar(session, tenant_id, review.entry_id, review.text, lang, editor)
+    if entry_id:
+        editing.add_similar(session, tenant_id, entry_id, text, language, editor)
     if review is None:
         review = TurnReview(tenant_id=tenant_id, turn_event_id=turn_id, text=text)
         session.add(review)

@@ -101,12 +101,8 @@ class FaqMatcher:
         excluded = () if exclude is None else (exclude,)
         if today is None or not self.dated:
             return self.index.rank(text, top_k, vector, excluded)
-        ranked = self.index.rank(text, top_k + len(self.dated), vector, excluded)
-        return tuple(c for c in ranked if self._valid(c.entry_id, today))[:top_k]
-
-    def _valid(self, entry_id: str, today: dt.date) -> bool:
-        entry = self.entries.get(entry_id)
-        return entry is None or entry.valid_on(today)
+        invalid = {i for i in self.dated if not self.entries[i].valid_on(today)}
+        return self.index.rank(text, top_k, vector, excluded, invalid)
 
     def outcome(self, candidates: Sequence[FaqCandidate]) -> Outcome:
         return self.index.fusion.outcome(candidates)

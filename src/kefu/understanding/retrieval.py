@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,8 +93,8 @@ class _Row:
 
 
 # Analysed questions by tokenizer dictionary, then by text: a knowledge change rebuilds the
-# index, and re-analysing thousands of unchanged questions made every edit take seconds. The
-# counters are shared between indexes and never modified.
+# index, and re-analysing thousands of unchanged questions made every edit take seconds. Only
+# the latest dictionary's are kept. The counters are shared between indexes, never modified.
 _ANALYSED: dict[str, dict[str, tuple[str, Counter[str], Counter[str], str]]] = {}
 _ANALYSED_MAX = 200_000
 
@@ -148,7 +148,11 @@ class HybridFaqIndex:
         if self.embedder is not None and (vectors is None or len(vectors) != len(questions)):
             vectors = self.embedder.embed(list(questions))
         state = _Entry(keywords=tuple(k for k in (normalize(x) for x in keywords) if k))
-        analysed = _ANALYSED.setdefault(self.tokenizer.signature, {})
+        analysed = _ANALYSED.get(self.tokenizer.signature)
+        if analysed is None:
+            # Another dictionary (keywords changed): its predecessors' analyses are stale.
+            _ANALYSED.clear()
+            analysed = _ANALYSED.setdefault(self.tokenizer.signature, {})
         exacts: set[str] = set()
         for i, question in enumerate(questions):
             row = len(self._rows)
@@ -219,14 +223,21 @@ class HybridFaqIndex:
         text: str,
         vector: npt.NDArray[np.float32] | None = None,
         exclude: Iterable[int] = (),
+        skip: Collection[str] = (),
     ) -> tuple[list[str], npt.NDArray[np.float64], list[int]]:
         """Candidate entries for `text`, their feature rows (FEATURES order) and the row of
-        each entry's best-matching question. `exclude` hides rows (leave-one-out)."""
+        each entry's best-matching question. `exclude` hides rows (leave-one-out); `skip`
+        hides whole entries (not valid today), before the top rows are picked, so they can't
+        crowd out the others."""
         normalized = normalize(text)
         key = key_of(normalized)
         if not key or not self._entries:
             return [], np.zeros((0, len(FEATURES))), []
         hidden = set(exclude)
+        for entry_id in skip:
+            state = self._entries.get(entry_id)
+            if state is not None:
+                hidden.update(state.rows)
         size = len(self._rows)
         signals = [
             np.zeros(size),
@@ -259,6 +270,8 @@ class HybridFaqIndex:
         hidden_questions = {key_of(normalize(r.question)) for i in hidden if (r := self._rows[i])}
         if key not in hidden_questions:
             for entry_id in self._exact.get(key, ()):
+                if entry_id in skip:
+                    continue
                 best.setdefault(entry_id, [0.0] * len(FEATURES))[4] = 1.0
                 best_row.setdefault(entry_id, (1.0, self._entries[entry_id].rows[0]))
         for entry_id, values in best.items():
@@ -274,8 +287,9 @@ class HybridFaqIndex:
         top_k: int = 3,
         vector: npt.NDArray[np.float32] | None = None,
         exclude: Iterable[int] = (),
+        skip: Collection[str] = (),
     ) -> tuple[FaqCandidate, ...]:
-        ids, features, rows = self.features(text, vector, exclude)
+        ids, features, rows = self.features(text, vector, exclude, skip)
         if not ids:
             return ()
         scores = self.fusion.score(features)

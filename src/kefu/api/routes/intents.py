@@ -15,7 +15,7 @@ from kefu.api.deps import RuntimeDep, require_json
 from kefu.api.schemas import ErrorOut, Printable
 from kefu.dialogue.pipeline import Pipeline
 from kefu.dialogue.turns import ConversationState
-from kefu.errors import Conflict, InvalidInput
+from kefu.errors import Conflict, Forbidden, InvalidInput
 from kefu.knowledge import intent_store
 from kefu.knowledge.intents import IntentSpec
 from kefu.knowledge.pack import Localized, LocalizedList
@@ -176,6 +176,11 @@ def try_it(body: TryIn, principal: Reader, runtime: RuntimeDep) -> TryOut:
     """What kefu would answer to `text` as a new conversation's first message, and why.
     Nothing is stored and the operator's systems are never called (flows that would call
     them say the system is unavailable)."""
+    if principal.tenant_id != runtime.tenant.id:
+        raise Forbidden(
+            "this server answers for another tenant; try it on the server that serves yours",
+            code="wrong_tenant",
+        )
     live = runtime.conversations.bot.pipeline
     dry = Pipeline(live.understander, live.knowledge, live.threshold, live.skills, backend=None)
     language = body.language or runtime.settings.default_language

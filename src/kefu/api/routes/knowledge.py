@@ -236,16 +236,19 @@ def _import(
         fmt = tabular.detect_format(filename, data)
     except PackError as exc:
         raise InvalidData(exc.problems, code="invalid_pack") from None
-    with knowledge_write(runtime, principal) as session:
+    # Parse and validate before the write transaction: on SQLite it holds the database's one
+    # write lock, and customers' messages wait for it.
+    with runtime.sessions_for(principal.tenant_id, read_only=True)() as session:
         stored = session.scalars(
             select(KnowledgePackRow).where(KnowledgePackRow.tenant_id == principal.tenant_id)
         ).all()
         known = {row.name: pack_variables(row) for row in stored}
         versions = {row.name: row.version for row in stored}
-        try:
-            packs = tabular.parse_table(data, fmt, known, existing_versions=versions)
-        except PackError as exc:
-            raise InvalidData(exc.problems, code="invalid_pack") from None
+    try:
+        packs = tabular.parse_table(data, fmt, known, existing_versions=versions)
+    except PackError as exc:
+        raise InvalidData(exc.problems, code="invalid_pack") from None
+    with knowledge_write(runtime, principal) as session:
         tenant = session.get_one(Tenant, principal.tenant_id)
         created = updated = 0
         try:

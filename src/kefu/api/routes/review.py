@@ -77,7 +77,10 @@ def mark_turn(
     request: Request,
 ) -> ReviewItem:
     """Say what the turn should have been. `entry_id`: its words become a similar question of
-    that entry, answered from the next message on; `intent`: a training example."""
+    that entry, answered from the next message on; `intent`: a training example. A second
+    verdict replaces the first (the words leave the entry the first one named)."""
+    if not principal.can(Permission.CONVERSATIONS_READ):  # the answer shows the turn's words
+        raise Forbidden("review needs the conversations:read permission", code="forbidden")
     with knowledge_write(runtime, principal) as session:
         service.mark(
             session,
