@@ -519,3 +519,41 @@ def test_a_signed_customer_gets_cards_and_links_and_their_own_conversation(
     assert theirs["conv"]["id"] != mine["conv"]["id"]
     assert errors == []
     ctx.close()
+
+
+def test_two_tabs_sending_their_first_message_share_one_conversation(
+    browser: Browser,  # noqa: F811
+    server: Server,
+    shop: str,
+) -> None:
+    """Tab 1's first message waits on a slow start; tab 2 opens meanwhile and sends the queued
+    message too. One conversation is started, and the message is stored once."""
+    ctx = browser.new_context(locale="zh-CN", viewport=DESKTOP)  # type: ignore[arg-type]
+    held: list[Route] = []
+    started: list[str] = []
+
+    def hold(route: Route) -> None:
+        if route.request.method == "POST":
+            started.append(route.request.url)
+            held.append(route)
+        else:
+            route.continue_()
+
+    ctx.route(f"{server.url}/v1/conversations", hold)
+    first, errors = visit(ctx, f"{shop}/?tenant=default&lang=zh")
+    widget(first).get_by_role("button", name="打开在线客服").click()
+    ask(first, "押金怎么退？")
+    first.wait_for_function("() => !!localStorage.length")  # the outbox holds it
+    second, _ = visit(ctx, f"{shop}/?tenant=default&lang=zh")
+    expect(widget(second).locator("kefu-launcher, button").first).to_be_attached()
+    second.wait_for_timeout(1000)  # give tab 2 the chance to start a second conversation
+    assert len(held) == 1
+    for route in held:
+        route.continue_()
+    expect(widget(first).locator('.msg.bot[data-faq="bike.deposit_refund"]')).to_be_visible()
+    conv = stored(first, server)["conv"]
+    said = [m for m in transcript(server, conv) if m["role"] == "customer"]
+    assert [m["text"] for m in said] == ["押金怎么退？"]
+    assert len(started) == 1
+    assert errors == []
+    ctx.close()

@@ -149,8 +149,7 @@
     state(div, navigator.onLine === false ? "failed" : "pending");
   }
 
-  async function ensureConversation() {
-    if (conv) return;
+  async function startOrJoin() {
     let next = load().conv;  // another tab may have started one: join it
     if (!next) {
       const body = { language: cfg.lang, channel: "widget" };
@@ -163,6 +162,17 @@
       next = { id: data.id, token: data.token };
       update((r) => { r.conv = next; });
     }
+    return next;
+  }
+
+  async function ensureConversation() {
+    if (conv) return;
+    // One tab at a time (Web Locks, where the browser has them): two tabs sending their first
+    // message together would otherwise start two conversations and split the history.
+    const next = navigator.locks
+      ? await navigator.locks.request(KEY + ":start", startOrJoin)
+      : await startOrJoin();
+    if (conv) return;
     conv = next;
     lastSeq = 0; status = "bot"; hadAgent = false; loaded = true;  // the socket replays from 0
     hideQueue(); stopTyping();
