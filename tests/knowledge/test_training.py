@@ -151,7 +151,13 @@ def test_the_verdict() -> None:
     none = protocol([("a", "x"), ("b", "y")], [])
     assert judge(2, none, bad, good, "v1")["reason"] == "no_evaluation_examples"
     result = judge(40, plan, bad, None, "v1")
-    unscored = {"accuracy": None, "macro_f1": None, "version": "v1", "comparable": False}
+    unscored = {
+        "accuracy": None,
+        "macro_f1": None,
+        "version": "v1",
+        "comparable": False,
+        "as_served": False,
+    }
     assert result["current"] == unscored and result["examples"] == 40 and not result["worse"]
     assert result["train_examples"] + result["evaluation_examples"] == 40
     assert judge(40, plan, bad, good, "v1")["intents"] == [
@@ -299,7 +305,9 @@ def test_a_worse_candidate_is_refused_and_can_be_put_live(runtime: Runtime) -> N
     assert again.result is not None and again.result["reason"] == "not_worse"
 
 
-def test_a_current_model_without_its_examples_is_not_compared(runtime: Runtime) -> None:
+def test_a_current_model_without_its_examples_is_scored_as_it_serves(runtime: Runtime) -> None:
+    """An older kefu's model kept no examples: the gate scores it as it serves (it may have
+    learned some held-out examples, which favours it), so a worse candidate is still refused."""
     use_intents(runtime, small_intents())
     training = service(runtime)
     tenant = runtime.tenant.id
@@ -309,13 +317,14 @@ def test_a_current_model_without_its_examples_is_not_compared(runtime: Runtime) 
     for damage in ("missing", "broken"):  # an older kefu's model, or an unreadable file
         stored = folder / str(current_version(folder)) / EXAMPLES_FILE
         stored.unlink() if damage == "missing" else stored.write_bytes(b"\x1f\x8b broken")
-        use_intents(runtime, relabelled_at_random(small_intents()))  # worse, but unknowable
+        use_intents(runtime, relabelled_at_random(small_intents()))  # worse
         run = finish(training, runtime, training.start(tenant, None, force=False))
-        assert run.status == "promoted", run.error
+        assert run.status == "refused", run.error
         result = run.result
-        assert result is not None and result["reason"] == "current_not_comparable"
-        assert result["current"]["comparable"] is False
-        assert result["current"]["accuracy"] is None
+        assert result is not None and result["reason"] == "worse"
+        assert result["current"]["comparable"] is False and result["current"]["as_served"]
+        assert result["current"]["accuracy"] > result["candidate"]["accuracy"]
+        assert current_version(folder) == first.version
 
 
 class Gate:

@@ -246,10 +246,13 @@ def judge(
     candidate: Scores,
     current: Scores | None,
     current_version: str | None,
+    *,
+    as_served: bool = False,
 ) -> dict[str, Any]:
     """The run's result: both training sets' scores on E and the gate's verdict (`worse`,
     `reason`); the caller adds `decision`. `current_version` None: no model in service;
-    `current` None: one whose training examples are unknown (not comparable)."""
+    `current` None: one whose training examples are unknown and that can't be scored as it
+    serves (not comparable); `as_served`: `current` is the live model's own score on E."""
     if current_version is None:
         reason = "no_current_model"
     elif current is None:
@@ -262,7 +265,12 @@ def judge(
     shown: dict[str, Any] | None = None
     if current_version is not None:
         scores = current.as_dict() if current else NO_SCORES.as_dict()
-        shown = {**scores, "version": current_version, "comparable": current is not None}
+        shown = {
+            **scores,
+            "version": current_version,
+            "comparable": current is not None and not as_served,
+            "as_served": as_served,
+        }
     return {
         "examples": examples,  # the model saved by the run is trained on all of them
         "train_examples": len(plan.candidate_train),  # what the compared candidate trained on

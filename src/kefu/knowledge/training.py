@@ -28,12 +28,14 @@ from kefu.db.base import utcnow
 from kefu.errors import Conflict, Forbidden, KefuError, NotFound
 from kefu.knowledge.evaluation_gate import (
     Examples,
+    Scores,
     check_examples,
     compare,
     embed_once,
     evaluation_meta,
     judge,
     position,
+    score_model,
     within,
 )
 from kefu.knowledge.intent_store import training_examples
@@ -116,6 +118,21 @@ def _current(folder: Path) -> tuple[str | None, Examples | None]:
         return version, None
 
 
+def _served_scores(
+    folder: Path, evaluation: Examples, vectors: Embedder, embedder: Embedder
+) -> Scores | None:
+    if not evaluation:
+        return None
+    try:
+        live = IntentModel.load(folder)
+    except ModelError:
+        return None
+    if live.embedder != embedder.name:  # made for another encoder: its scores would mislead
+        return None
+    encoded = vectors.embed([text for text, _ in evaluation])
+    return score_model(live, evaluation, encoded, OUT_OF_SCOPE)
+
+
 def run_training(
     sessions: sessionmaker[Session],
     run_id: int,
@@ -146,8 +163,15 @@ def run_training(
         vectors = embed_once(embedder, texts, progress)
         options: dict[str, Any] = {"config": config, "oos_label": OUT_OF_SCOPE}
         comparison = compare(examples, known, vectors, progress=progress, **options)
-        scores = comparison.candidate, comparison.current
-        result = judge(len(examples), comparison.plan, *scores, version)
+        current, as_served = comparison.current, False
+        if version is not None and known is None:
+            # The live model kept no examples (an older kefu, `kefu train --data`): score it as
+            # it serves. It may have learned some held-out examples, which favours it: a
+            # candidate that still isn't worse is safe to put live.
+            current = _served_scores(folder, comparison.plan.evaluation, vectors, embedder)
+            as_served = current is not None
+        scores = comparison.candidate, current
+        result = judge(len(examples), comparison.plan, *scores, version, as_served=as_served)
         promote = forced or not result["worse"]
         result["decision"] = "promoted" if promote else "refused"
         if promote and result["worse"]:
