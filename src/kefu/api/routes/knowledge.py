@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +24,7 @@ from kefu.api.schemas import ErrorOut
 from kefu.errors import InvalidData, InvalidInput
 from kefu.knowledge import editing
 from kefu.knowledge.editing import Editor, StoredEntry
-from kefu.knowledge.pack import KnowledgeEntry, Localized, LocalizedList, PackError
+from kefu.knowledge.pack import KnowledgeEntry, PackError
 from kefu.runtime import Runtime
 from kefu.tenants.models import Tenant
 
@@ -39,30 +39,14 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_VERSION = 2**31 - 1  # a version number is a 32-bit integer column
 
 
-class EntryIn(BaseModel):
-    """An FAQ entry as the console edits it (the pack format's fields)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(max_length=128)
-    skill: str = Field(min_length=1, max_length=64)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    question: Localized
-    similar: LocalizedList = Field(default_factory=LocalizedList)
-    keywords: LocalizedList = Field(default_factory=LocalizedList)
-    answer: Localized
-    action: Literal["handoff"] | None = None
-    enabled: bool = True
-    valid_from: dt.date | None = None
-    valid_until: dt.date | None = None
+class EntryIn(KnowledgeEntry):
+    """An FAQ entry as the console edits it: the pack format's fields, validated by the same
+    model as a pack file's entries."""
 
     def entry(self) -> KnowledgeEntry:
-        try:
-            return KnowledgeEntry.model_validate(self.model_dump(include=set(EntryIn.model_fields)))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first.get("loc", ())) or "entry"
-            raise InvalidInput(f"{loc}: {first.get('msg', 'invalid value')}") from None
+        return KnowledgeEntry.model_validate(
+            self.model_dump(include=set(KnowledgeEntry.model_fields))
+        )
 
 
 class EntryCreate(EntryIn):
