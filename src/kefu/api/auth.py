@@ -26,6 +26,7 @@ from kefu.errors import Forbidden, Unauthorized
 from kefu.privacy import audit
 from kefu.privacy.audit import Actor
 from kefu.runtime import Runtime
+from kefu.tenants.models import Tenant
 
 SESSION_COOKIE = "kefu_session"
 CSRF_COOKIE = "kefu_csrf"
@@ -142,3 +143,23 @@ TenantReadSession = Annotated[Session, Depends(tenant_read_session, scope="funct
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def set_tenant_setting(
+    session: Session, principal: Principal, request: Request, name: str, value: dict[str, Any]
+) -> None:
+    """Store one of the caller's tenant's JSON settings (`escalation`, `widget`) and audit it
+    as `settings.<name>` with before and after, in the same transaction."""
+    tenant = session.get_one(Tenant, principal.tenant_id)
+    before = getattr(tenant, name)
+    setattr(tenant, name, value)
+    audited(
+        session,
+        principal,
+        request,
+        f"settings.{name}",
+        target_type="tenant",
+        target_id=tenant.slug,
+        detail={"before": before, "after": value},
+    )
+    session.flush()

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
-from kefu.api.auth import TenantReadSession, TenantSession, allowed, audited
+from kefu.api.auth import TenantReadSession, TenantSession, allowed, set_tenant_setting
 from kefu.api.deps import RuntimeDep, require_json
 from kefu.api.schemas import ErrorOut
 from kefu.config import Settings
@@ -267,20 +267,7 @@ def put_widget(
 ) -> WidgetSettings:
     """The chat widget's title, greeting, colour, position, logo and the sites that may embed
     it. Pages pick it up on their next load."""
-    tenant = session.get(Tenant, principal.tenant_id)
-    assert tenant is not None
-    before = tenant.widget
-    tenant.widget = body.model_dump(mode="json")
-    audited(
-        session,
-        principal,
-        request,
-        "settings.widget",
-        target_type="tenant",
-        target_id=tenant.slug,
-        detail={"before": before, "after": tenant.widget},
-    )
-    session.flush()
+    set_tenant_setting(session, principal, request, "widget", body.model_dump(mode="json"))
     return body
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
-from kefu.api.auth import TenantReadSession, TenantSession, allowed, audited
+from kefu.api.auth import TenantReadSession, TenantSession, allowed, set_tenant_setting
 from kefu.api.deps import RuntimeDep, require_json
 from kefu.api.schemas import ErrorOut
 from kefu.dialogue.escalation import DEFAULT_RULES, EscalationRules
@@ -43,19 +43,6 @@ def put_escalation(
 ) -> EscalationRules:
     """When the bot hands over to a person, and the hours people are there. Takes effect
     within seconds on every server process."""
-    tenant = session.get(Tenant, principal.tenant_id)
-    assert tenant is not None
-    before = tenant.escalation
-    tenant.escalation = body.model_dump(mode="json")
-    audited(
-        session,
-        principal,
-        request,
-        "settings.escalation",
-        target_type="tenant",
-        target_id=tenant.slug,
-        detail={"before": before, "after": tenant.escalation},
-    )
-    session.flush()
+    set_tenant_setting(session, principal, request, "escalation", body.model_dump(mode="json"))
     runtime.handoffs.forget_rules()
     return body
