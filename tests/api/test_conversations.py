@@ -136,3 +136,25 @@ def test_zero_width_characters_do_not_defeat_matching(client: TestClient) -> Non
     )
     assert res.json()["message"]["text"] == "押金怎么退？"
     assert res.json()["replies"][0]["payload"]["faq"] == "bike.deposit_refund"
+
+
+def test_starting_twice_with_one_client_key_gives_one_conversation(client: TestClient) -> None:
+    """Two tabs (or a retried request) starting with the same key share one conversation; the
+    token of either works; the key is refused for another customer and when too short."""
+    key = {"client_key": "start:" + uuid.uuid4().hex}
+    first = client.post("/v1/conversations", json={**key, "language": "en"})
+    again = client.post("/v1/conversations", json={**key, "language": "zh"})
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert again.json()["language"] == "en"  # the stored conversation, unchanged
+    auth = {"Authorization": f"Bearer {again.json()['token']}"}
+    assert client.get(f"/v1/conversations/{first.json()['id']}", headers=auth).status_code == 200
+    assert (
+        client.post("/v1/conversations", json={"client_key": uuid.uuid4().hex}).json()["id"]
+        != (first.json()["id"])
+    )
+    other = client.post("/v1/conversations", json={**key, "customer": {"external_id": "u-9"}})
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "client_key_reused"
+    short = client.post("/v1/conversations", json={"client_key": "abc"})
+    assert short.status_code == 422

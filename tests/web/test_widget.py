@@ -28,6 +28,7 @@ from playwright.sync_api import (
     BrowserContext,
     Locator,
     Page,
+    Response,
     Route,
     WebSocketRoute,
     expect,
@@ -527,7 +528,9 @@ def test_two_tabs_sending_their_first_message_share_one_conversation(
     shop: str,
 ) -> None:
     """Tab 1's first message waits on a slow start; tab 2 opens meanwhile and sends the queued
-    message too. One conversation is started, and the message is stored once."""
+    message too. One conversation is started, and the message is stored once. (Tab 2 may still
+    ask to start one: Chromium syncs localStorage between tabs asynchronously, so the start
+    carries the message's key and the server answers with the same conversation.)"""
     ctx = browser.new_context(locale="zh-CN", viewport=DESKTOP)  # type: ignore[arg-type]
     held: list[Route] = []
     started: list[str] = []
@@ -540,6 +543,13 @@ def test_two_tabs_sending_their_first_message_share_one_conversation(
             route.continue_()
 
     ctx.route(f"{server.url}/v1/conversations", hold)
+    begun: list[dict[str, str]] = []
+
+    def note(response: Response) -> None:
+        if response.request.method == "POST" and response.url.endswith("/v1/conversations"):
+            begun.append(response.json())
+
+    ctx.on("response", note)
     first, errors = visit(ctx, f"{shop}/?tenant=default&lang=zh")
     widget(first).get_by_role("button", name="打开在线客服").click()
     ask(first, "押金怎么退？")
@@ -554,6 +564,7 @@ def test_two_tabs_sending_their_first_message_share_one_conversation(
     conv = stored(first, server)["conv"]
     said = [m for m in transcript(server, conv) if m["role"] == "customer"]
     assert [m["text"] for m in said] == ["押金怎么退？"]
-    assert len(started) == 1
+    assert len(started) <= 2
+    assert len({r["id"] for r in begun}) == 1, begun
     assert errors == []
     ctx.close()

@@ -55,6 +55,14 @@ class ConversationCreate(_In):
     language: Literal["zh", "en"] | None = None
     channel: str = Field("web", min_length=1, max_length=32, pattern=r"^[a-z0-9_\-]+$")
     customer: CustomerIn | None = None
+    client_key: str | None = Field(
+        None,
+        min_length=16,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Client-chosen random key: starting again with the same key returns the "
+        "same conversation (with a fresh token) instead of a second one. Keep it secret.",
+    )
 
 
 class MessageCreate(_In):

@@ -72,6 +72,8 @@ class Conversation(Base):
         Index("ix_conversations_tenant_status", "tenant_id", "status"),
         # Recent conversations first: the console's lists.
         Index("ix_conversations_tenant_updated", "tenant_id", "updated_at"),
+        # Two browser tabs (or a retried request) starting the same conversation get one.
+        Index("ux_conversations_tenant_client_key", "tenant_id", "client_key_hash", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -88,6 +90,8 @@ class Conversation(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # kefu.dialogue.state.DialogueState as JSON: slots hold what customers typed, so encrypted.
     dialogue: Mapped[str | None] = mapped_column(EncryptedText("conversations.dialogue"))
+    # sha256 of the client's start key: the key answers with a token, so it is kept like one.
+    client_key_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Message(Base):

@@ -10,6 +10,7 @@ retry answers it (its replies then follow any messages stored in between).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -133,9 +134,15 @@ class ConversationService:
         customer_external_id: str | None = None,
         customer_name: str | None = None,
         customer_verified: bool = True,
+        client_key: str | None = None,
     ) -> Conversation:
         """`customer_verified`: the caller vouches for the id (a signed claim, the operator's
-        own CLI or server); only then may flows act on that account."""
+        own CLI or server); only then may flows act on that account. `client_key` makes the
+        start idempotent: the same key (for the same customer) returns the same conversation."""
+        key_hash = hashlib.sha256(client_key.encode()).hexdigest() if client_key else None
+        by_key = select(Conversation).where(
+            Conversation.tenant_id == self.tenant_id, Conversation.client_key_hash == key_hash
+        )
         # The external id is stored encrypted: customers are found by its blind index.
         digest = (
             blind_index(keyring_of(self.db), customer_external_id) if customer_external_id else None
@@ -144,6 +151,8 @@ class ConversationService:
             Customer.tenant_id == self.tenant_id, Customer.external_id_hash == digest
         )
         with self.sessions.begin() as session:
+            if key_hash and (known := session.scalar(by_key)) is not None:
+                return self._same_customer(session, known, digest)
             customer = session.scalar(by_digest) if digest else None
             if customer is None:
                 customer = Customer(
@@ -167,8 +176,25 @@ class ConversationService:
                     customer=customer_external_id if customer_verified else None,
                     name=customer_name,
                 ).to_json(),
+                client_key_hash=key_hash,
             )
-            session.add(conv)
+            try:
+                with session.begin_nested():  # a concurrent start with the same key won
+                    session.add(conv)
+            except IntegrityError:
+                if not key_hash:
+                    raise
+                return self._same_customer(session, session.scalars(by_key).one(), digest)
+        return conv
+
+    @staticmethod
+    def _same_customer(session: Session, conv: Conversation, digest: str | None) -> Conversation:
+        owner = session.get(Customer, conv.customer_id) if conv.customer_id else None
+        if (owner.external_id_hash if owner else None) != digest:
+            raise Conflict(
+                "client_key already started a conversation for another customer",
+                code="client_key_reused",
+            )
         return conv
 
     def close(self, conversation_id: uuid.UUID) -> Conversation:

@@ -70,6 +70,7 @@ def create_conversation(
         customer_external_id=customer.external_id if customer else None,
         customer_name=customer.name if customer else None,
         customer_verified=_verified(runtime.settings, customer),
+        client_key=body.client_key,
     )
     token = tokens.issue(
         conv.id, runtime.settings.tenant, runtime.settings.signing_key, runtime.token_ttl

@@ -149,10 +149,12 @@
     state(div, navigator.onLine === false ? "failed" : "pending");
   }
 
-  async function startOrJoin() {
+  async function startOrJoin(key) {
     let next = load().conv;  // another tab may have started one: join it
     if (!next) {
-      const body = { language: cfg.lang, channel: "widget" };
+      // The key (the first message's id) makes the start idempotent on the server: this tab's
+      // copy of localStorage may not show another tab's start yet, even after the lock.
+      const body = { language: cfg.lang, channel: "widget", client_key: key };
       if (CUSTOMER) {
         body.customer = { external_id: CUSTOMER };
         if (attr("customer-name")) body.customer.name = attr("customer-name");
@@ -165,13 +167,13 @@
     return next;
   }
 
-  async function ensureConversation() {
+  async function ensureConversation(key) {
     if (conv) return;
     // One tab at a time (Web Locks, where the browser has them): two tabs sending their first
     // message together would otherwise start two conversations and split the history.
     const next = navigator.locks
-      ? await navigator.locks.request(KEY + ":start", startOrJoin)
-      : await startOrJoin();
+      ? await navigator.locks.request(KEY + ":start", () => startOrJoin(key))
+      : await startOrJoin(key);
     if (conv) return;
     conv = next;
     lastSeq = 0; status = "bot"; hadAgent = false; loaded = true;  // the socket replays from 0
@@ -203,7 +205,7 @@
         state(div, "pending");
         let turn;
         try {
-          await ensureConversation();
+          await ensureConversation("start:" + item.cid + (restarts ? ":" + restarts : ""));
           turn = await api("POST", "/v1/conversations/" + conv.id + "/messages", { text: item.text, client_message_id: item.cid });
         } catch (err) {
           if (err.gone && restarts++ < 2) { forget(); continue; }  // the same message, a new conversation
