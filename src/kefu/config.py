@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     retention_interval_minutes: int = Field(
         60, ge=0, le=7 * 24 * 60, description="How often the server applies retention; 0: never."
     )
+    analytics_refresh_seconds: int = Field(
+        60,
+        ge=0,
+        le=24 * 3600,
+        description="How often the server brings the analytics rollups up to date; 0: never "
+        "(then `kefu analytics refresh` or POST /v1/analytics/refresh does it).",
+    )
     secure_cookies: bool = Field(
         False, description="Mark console cookies Secure (set when served over HTTPS)."
     )

@@ -356,6 +356,21 @@ ENDPOINTS: list[tuple[str, str, Permission | None, Body | None, int, str]] = [
         200,
         "turn",
     ),
+    *[
+        ("GET", f"/v1/analytics/{name}", P.ANALYTICS_READ, None, 200, "")
+        for name in (
+            "summary",
+            "volume?by=hour",
+            "trend",
+            "handoff-reasons",
+            "satisfaction",
+            "intents?kind=faq",
+            "flows",
+            "flow-steps?flow=bike.report_broken",
+            "conversations?reason=human_request",
+        )
+    ],
+    ("POST", "/v1/analytics/refresh", P.ANALYTICS_READ, None, 200, ""),
 ]
 # Routes outside the matrix, and why.
 NOT_IN_MATRIX = {

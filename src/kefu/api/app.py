@@ -15,6 +15,7 @@ from kefu.api.routes import (
     accounts,
     agent,
     agent_ws,
+    analytics,
     auth,
     console,
     conversations,
@@ -40,16 +41,24 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.build(settings)
-        job = None
+        tasks = []
         if settings.retention_interval_minutes:
-            job = asyncio.create_task(
-                jobs.retention_loop(app.state.runtime, settings.retention_interval_minutes * 60)
+            tasks.append(
+                asyncio.create_task(
+                    jobs.retention_loop(app.state.runtime, settings.retention_interval_minutes * 60)
+                )
+            )
+        if settings.analytics_refresh_seconds:
+            tasks.append(
+                asyncio.create_task(
+                    jobs.analytics_loop(app.state.runtime, settings.analytics_refresh_seconds)
+                )
             )
         try:
             yield
         finally:
-            if job is not None:
-                job.cancel()
+            for task in tasks:
+                task.cancel()
             if owned:
                 app.state.runtime.close()
             app.state.protection.close()
@@ -77,6 +86,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(intents.router)
     app.include_router(review.router)
     app.include_router(training.router)
+    app.include_router(analytics.router)
     app.include_router(privacy.router)
     app.include_router(web.router)
     app.include_router(widget.router)

@@ -1,4 +1,5 @@
-"""Scheduled work inside the server process (embedded mode): the retention purge.
+"""Scheduled work inside the server process (embedded mode): the retention purge and the
+analytics rollups.
 
 Runs on a worker thread so the event loop keeps serving. Every kefu process runs it; a run is
 idempotent and works in small transactions, so two processes overlapping cost only time.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 
@@ -36,4 +38,18 @@ async def retention_loop(runtime: Runtime, interval_s: float) -> None:
                     )
         except Exception:  # keep the schedule alive; the next run retries
             log.exception("retention run failed")
+        await asyncio.sleep(interval_s)
+
+
+async def analytics_loop(runtime: Runtime, interval_s: float) -> None:
+    """Keep the dashboard's rollups fresh: each run reads only what changed since the last."""
+    from kefu.analytics.refresh import refresh  # the rollups are optional at import time
+
+    tz = ZoneInfo(runtime.settings.timezone)
+    await asyncio.sleep(min(FIRST_RUN_DELAY_S, interval_s))
+    while True:
+        try:
+            await run_in_threadpool(refresh, runtime.engine, runtime.tenant.id, tz)
+        except Exception:  # keep the schedule alive; the next run retries
+            log.exception("analytics refresh failed")
         await asyncio.sleep(interval_s)

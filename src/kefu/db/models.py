@@ -2,6 +2,7 @@
 
 import kefu.backends.demo.models  # noqa: F401 - the demo operator's tables
 from kefu.accounts.models import Account, ApiKey, ConsoleSession
+from kefu.analytics.models import ConversationFact, RefreshState, SentAlert, TurnFact
 from kefu.conversations.models import Conversation, Customer, Message, Ticket, TurnEvent
 from kefu.db.base import Base
 from kefu.handoff.models import Agent, CannedResponse, Handoff, Rating
@@ -25,6 +26,7 @@ __all__ = [
     "CannedResponse",
     "ConsoleSession",
     "Conversation",
+    "ConversationFact",
     "Customer",
     "Handoff",
     "IntentRow",
@@ -33,9 +35,12 @@ __all__ = [
     "KnowledgeVersion",
     "Message",
     "Rating",
+    "RefreshState",
+    "SentAlert",
     "Tenant",
     "Ticket",
     "TrainingRun",
     "TurnEvent",
+    "TurnFact",
     "TurnReview",
 ]

@@ -1,0 +1,1 @@
+"""Analytics: rollups of the stored events, metrics, knowledge gaps, hot topics."""

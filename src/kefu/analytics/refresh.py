@@ -1,0 +1,389 @@
+"""Fill the analytics rollups from what the pipeline stored.
+
+A conversation's fact row is recomputed whole from its messages, turn events, handoffs and
+rating whenever it changed since the last refresh (its `updated_at`, a handoff or a rating),
+and so is the same customer's earlier conversation, whose "came back within 24 h" the new one
+may settle. Recomputing is idempotent, so the watermark can overlap safely; each batch is one
+transaction that takes the tenant's refresh row first, so two processes refreshing at once
+serialise batch by batch instead of colliding.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, delete, func, insert, or_, select, union
+from sqlalchemy.orm import Session
+
+from kefu.analytics.models import ConversationFact, RefreshState, TurnFact
+from kefu.conversations.models import Conversation, Message, TurnEvent
+from kefu.db.base import utcnow
+from kefu.db.engine import make_session_factory
+from kefu.handoff.models import Handoff, Rating
+
+BATCH = 400
+# Rows committed just before a refresh may carry a timestamp a little older than the refresh
+# (clock skew between processes, long transactions): read back this far again.
+OVERLAP = timedelta(minutes=5)
+RETURN_WINDOW = timedelta(hours=24)
+SKILLS = ("bike", "lodging")  # the sharing-economy packs; "common" only when nothing else
+GAP_DECISIONS = frozenset({"fallback", "clarify"})
+MAX_GAP_TEXT = 500
+POLARITY = {"negative": -1, "neutral": 0, "positive": 1}
+
+Progress = Callable[[int, int], None]
+
+
+def refresh(
+    engine: Engine,
+    tenant_id: int,
+    tz: ZoneInfo,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    batch: int = BATCH,
+) -> int:
+    """Bring the rollups up to date; return how many conversations were recomputed."""
+    started = utcnow()
+    sessions = make_session_factory(engine, tenant_id=tenant_id)
+    with sessions() as session:
+        state = session.get(RefreshState, tenant_id)
+        mark = None if full or state is None else state.watermark
+        ids = _touched(session, tenant_id, None if mark is None else mark - OVERLAP)
+    total = len(ids)
+    done = 0
+    if progress:
+        progress(0, total)
+    for chunk in _chunks(ids, batch):
+        with sessions.begin() as session:
+            _lock_state(session, tenant_id)
+            rows, turns = _compute(session, chunk, tz)
+            session.execute(delete(TurnFact).where(TurnFact.conversation_id.in_(chunk)))
+            session.execute(
+                delete(ConversationFact).where(ConversationFact.conversation_id.in_(chunk))
+            )
+            if rows:
+                session.execute(insert(ConversationFact), rows)
+            if turns:
+                session.execute(insert(TurnFact), turns)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+    with sessions.begin() as session:
+        state = _lock_state(session, tenant_id)
+        if state.watermark is None or state.watermark < started:
+            state.watermark = started
+        state.refreshed_at = utcnow()
+    return total
+
+
+def refreshed_at(session: Session, tenant_id: int) -> datetime | None:
+    state = session.get(RefreshState, tenant_id)
+    return state.refreshed_at if state else None
+
+
+def _lock_state(session: Session, tenant_id: int) -> RefreshState:
+    state = session.scalars(
+        select(RefreshState).where(RefreshState.tenant_id == tenant_id).with_for_update()
+    ).one_or_none()
+    if state is None:
+        state = RefreshState(tenant_id=tenant_id)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _chunks(ids: Sequence[uuid.UUID], size: int) -> Iterable[list[uuid.UUID]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def _touched(session: Session, tenant_id: int, since: datetime | None) -> list[uuid.UUID]:
+    """Conversations that changed since `since` (all of them when None), plus the same
+    customers' conversations from the day before, whose 24-hour return may have changed."""
+    conv = Conversation
+    if since is None:
+        query = select(conv.id).where(conv.tenant_id == tenant_id)
+        return sorted(session.scalars(query), key=str)
+    changed = union(
+        select(conv.id).where(conv.tenant_id == tenant_id, conv.updated_at >= since),
+        select(Handoff.conversation_id).where(
+            Handoff.tenant_id == tenant_id,
+            or_(
+                Handoff.requested_at >= since,
+                Handoff.assigned_at >= since,
+                Handoff.first_reply_at >= since,
+                Handoff.ended_at >= since,
+            ),
+        ),
+        select(Rating.conversation_id).where(
+            Rating.tenant_id == tenant_id, Rating.created_at >= since
+        ),
+    ).subquery()
+    ids = set(session.scalars(select(changed.c[0])))
+    if ids:
+        earliest = (
+            session.scalar(select(func.min(conv.created_at)).where(conv.id.in_(ids))) or since
+        )
+        customers = select(conv.customer_id).where(conv.id.in_(ids)).scalar_subquery()
+        earlier = select(conv.id).where(
+            conv.tenant_id == tenant_id,
+            conv.customer_id.in_(customers),
+            conv.created_at >= earliest - 2 * RETURN_WINDOW,
+        )
+        ids.update(session.scalars(earlier))
+    return sorted(ids, key=str)
+
+
+@dataclass
+class _Turn:
+    id: int
+    created_at: datetime
+    decision: str
+    reason: str | None
+    intent: str | None
+    faq: str | None
+    understanding: dict[str, Any]
+
+
+def _compute(
+    session: Session, ids: list[uuid.UUID], tz: ZoneInfo
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    convs = session.execute(
+        select(
+            Conversation.id,
+            Conversation.tenant_id,
+            Conversation.customer_id,
+            Conversation.status,
+            Conversation.language,
+            Conversation.channel,
+            Conversation.created_at,
+            Conversation.closed_at,
+        ).where(Conversation.id.in_(ids))
+    ).all()
+    messages: dict[uuid.UUID, list[tuple[str, datetime]]] = defaultdict(list)
+    for cid, role, at in session.execute(
+        select(Message.conversation_id, Message.role, Message.created_at)
+        .where(Message.conversation_id.in_(ids))
+        .order_by(Message.conversation_id, Message.seq)
+    ):
+        messages[cid].append((str(role), at))
+    turns: dict[uuid.UUID, list[_Turn]] = defaultdict(list)
+    for row in session.execute(
+        select(
+            TurnEvent.id,
+            TurnEvent.conversation_id,
+            TurnEvent.created_at,
+            TurnEvent.decision,
+            TurnEvent.reason,
+            TurnEvent.intent,
+            TurnEvent.faq_entry_id,
+            TurnEvent.understanding,
+        )
+        .where(TurnEvent.conversation_id.in_(ids))
+        .order_by(TurnEvent.id)
+    ):
+        turns[row[1]].append(_Turn(row[0], row[2], row[3], row[4], row[5], row[6], row[7] or {}))
+    handoffs: dict[uuid.UUID, Handoff] = {}
+    for first in session.scalars(
+        select(Handoff).where(Handoff.conversation_id.in_(ids)).order_by(Handoff.requested_at)
+    ):
+        handoffs.setdefault(first.conversation_id, first)
+    ratings = dict(
+        session.execute(
+            select(Rating.conversation_id, Rating.score).where(Rating.conversation_id.in_(ids))
+        ).all()
+    )
+    customers = {c.customer_id for c in convs if c.customer_id is not None}
+    starts: dict[uuid.UUID, list[datetime]] = defaultdict(list)
+    if customers:
+        for customer, at in session.execute(
+            select(Conversation.customer_id, Conversation.created_at).where(
+                Conversation.customer_id.in_(customers)
+            )
+        ):
+            if customer is not None:
+                starts[customer].append(at)
+    now = utcnow()
+    facts: list[dict[str, Any]] = []
+    turn_rows: list[dict[str, Any]] = []
+    for c in convs:
+        said = messages.get(c.id, [])
+        events = turns.get(c.id, [])
+        handoff = handoffs.get(c.id)
+        skill = _skill(events, handoff)
+        local = c.created_at.astimezone(tz)
+        status = str(c.status)
+        closed = status == "closed"
+        ended = c.closed_at if closed and c.closed_at else (said[-1][1] if said else c.created_at)
+        later = (
+            [at for at in starts.get(c.customer_id, []) if at > c.created_at]
+            if c.customer_id
+            else []
+        )
+        returned = bool(later) and min(later) <= ended + RETURN_WINDOW
+        roles = [role for role, _ in said]
+        first_customer = next((at for role, at in said if role == "customer"), None)
+        first_bot = (
+            next((at for role, at in said if role == "bot" and at >= first_customer), None)
+            if first_customer
+            else None
+        )
+        answered = [t for t in events if t.decision != "silent"]
+        polarity = [_polarity(t.understanding) for t in answered]
+        flow, outcome, step = _flow(answered)
+        facts.append(
+            {
+                "conversation_id": c.id,
+                "tenant_id": c.tenant_id,
+                "customer_id": c.customer_id,
+                "started_at": c.created_at,
+                "local_day": local.date(),
+                "local_hour": local.hour,
+                "skill": skill,
+                "channel": c.channel,
+                "language": c.language,
+                "status": status,
+                "ended_at": ended,
+                "closed": closed,
+                "messages": len(said),
+                "customer_messages": roles.count("customer"),
+                "bot_messages": roles.count("bot"),
+                "agent_messages": roles.count("agent"),
+                "turns": len(answered),
+                "answered": sum(1 for t in answered if t.decision == "answer"),
+                "fallbacks": sum(1 for t in answered if t.decision == "fallback"),
+                "clarifications": sum(1 for t in answered if t.decision == "clarify"),
+                "negative_turns": polarity.count(-1),
+                "sentiment_sum": float(sum(polarity)),
+                "bot_first_response_ms": _ms(first_customer, first_bot),
+                "handle_ms": _ms(said[0][1] if said else None, ended),
+                "handed_off": handoff is not None,
+                "handoff_reason": handoff.reason if handoff else None,
+                "agent_first_response_ms": _ms(
+                    handoff.requested_at if handoff else None,
+                    handoff.first_reply_at if handoff else None,
+                ),
+                "agent_handle_ms": _ms(
+                    handoff.assigned_at if handoff else None, handoff.ended_at if handoff else None
+                ),
+                "returned_24h": returned,
+                "resolved_first_contact": closed and not returned,
+                "automated": closed and not returned and handoff is None,
+                "rating": ratings.get(c.id),
+                "flow": flow,
+                "flow_outcome": outcome,
+                "flow_last_step": step,
+                "refreshed_at": now,
+            }
+        )
+        for t in answered:
+            at = t.created_at.astimezone(tz)
+            gap = _is_gap(t)
+            turn_rows.append(
+                {
+                    "turn_event_id": t.id,
+                    "tenant_id": c.tenant_id,
+                    "conversation_id": c.id,
+                    "created_at": t.created_at,
+                    "local_day": at.date(),
+                    "local_hour": at.hour,
+                    "skill": skill,
+                    "channel": c.channel,
+                    "language": c.language,
+                    "decision": t.decision,
+                    "reason": t.reason,
+                    "intent": t.intent,
+                    "faq_entry_id": t.faq,
+                    "confidence": _float(t.understanding.get("intent_confidence")),
+                    "polarity": _polarity(t.understanding),
+                    "place": _place(t.understanding),
+                    "gap": gap,
+                    "text_masked": (
+                        str(t.understanding.get("text_masked") or "")[:MAX_GAP_TEXT] or None
+                        if gap
+                        else None
+                    ),
+                }
+            )
+    return facts, turn_rows
+
+
+def _ms(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds() * 1000)
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _pack(name: str | None) -> str | None:
+    return name.split(".", 1)[0] if name and "." in name else None
+
+
+def _skill(events: list[_Turn], handoff: Handoff | None) -> str:
+    """The first sharing-economy pack the conversation touched (intent, FAQ entry or flow);
+    "common" when it only touched the shared pack; "other" when nothing was understood."""
+    seen: list[str] = []
+    for t in events:
+        flow = (t.understanding.get("dialogue") or {}).get("flow")
+        seen.extend(p for p in (_pack(t.faq), _pack(t.intent), _pack(flow)) if p)
+    if handoff is not None and handoff.skill:
+        seen.append(handoff.skill)
+    for pack in seen:
+        if pack in SKILLS:
+            return pack
+    return "common" if seen else "other"
+
+
+def _polarity(understanding: dict[str, Any]) -> int:
+    sentiment = understanding.get("sentiment") or {}
+    return POLARITY.get(str(sentiment.get("polarity")), 0)
+
+
+def _place(understanding: dict[str, Any]) -> str | None:
+    for entity in understanding.get("entities") or ():
+        if entity.get("type") == "place":
+            value = entity.get("value") or entity.get("text")
+            return str(value)[:128] if value else None
+    return None
+
+
+def _is_gap(t: _Turn) -> bool:
+    """What kefu could not answer: a fallback, a clarifying question (low confidence), or a
+    handoff it could not place (no intent, FAQ entry or flow)."""
+    if t.decision in GAP_DECISIONS:
+        return True
+    flow = (t.understanding.get("dialogue") or {}).get("flow")
+    return t.decision == "handoff" and not (t.intent or t.faq or flow)
+
+
+def _flow(events: list[_Turn]) -> tuple[str | None, str | None, str | None]:
+    """The first flow started: its outcome (resolved/failed/cancelled, None while open or
+    abandoned) and, when it did not resolve, the last step the customer reached."""
+    flow: str | None = None
+    outcome: str | None = None
+    step: str | None = None
+    for t in events:
+        dialogue = t.understanding.get("dialogue") or {}
+        name = dialogue.get("flow")
+        if flow is None:
+            if not name:
+                continue
+            flow = str(name)
+        elif name and name != flow:
+            continue  # a digression into another flow: only the first is reported
+        if dialogue.get("step"):
+            step = str(dialogue["step"])
+        if dialogue.get("outcome"):
+            outcome = str(dialogue["outcome"])
+            break
+    return flow, outcome, (None if outcome == "resolved" else step)
