@@ -4,14 +4,16 @@ Conversations count on the local day and hour they started, and so do their mess
 rarely spans hours; counting it once keeps every table adding up to the summary). Turn-level
 figures (intents, FAQ entries) count on the day the turn happened. Rates are shares of the
 conversations in range (resolution, handoff) or of the bot's turns (fallback, clarification,
-sentiment); a rate with nothing to divide is None.
+sentiment); a rate with nothing to divide is None. A flow counts as dropped when it was
+cancelled, or left unfinished in a conversation that is closed or quiet for 30 minutes; the
+step it was dropped at is the last one the customer reached.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, and_, cast, func, or_, select
@@ -20,9 +22,12 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from kefu.analytics.filters import Filters
 from kefu.analytics.models import ConversationFact as CF
 from kefu.analytics.models import TurnFact as TF
+from kefu.db.base import utcnow
 
 Row = dict[str, Any]
 DROPPED = ("cancelled",)  # with None: left mid-flow
+# A flow still open in a conversation quiet for this long (or closed) was left, not paused.
+IDLE = timedelta(minutes=30)
 
 
 def _n(column: Any) -> Any:
@@ -215,7 +220,8 @@ def top(session: Session, tenant_id: int, filters: Filters, kind: str, limit: in
 
 
 def _dropped() -> ColumnElement[bool]:
-    return or_(CF.flow_outcome.is_(None), CF.flow_outcome.in_(DROPPED))
+    left = or_(CF.closed.is_(True), CF.ended_at < utcnow() - IDLE)
+    return or_(and_(CF.flow_outcome.is_(None), left), CF.flow_outcome.in_(DROPPED))
 
 
 def flows(session: Session, tenant_id: int, filters: Filters) -> list[Row]:

@@ -149,7 +149,27 @@ class _Turn:
     reason: str | None
     intent: str | None
     faq: str | None
-    understanding: dict[str, Any]
+    polarity: str | None
+    confidence: float | None
+    text_masked: str | None
+    entities: list[dict[str, Any]] | None
+    flow: str | None
+    step: str | None
+    outcome: str | None
+
+
+# Only these parts of the stored understanding are read: the whole document (tokens, rankings,
+# candidates) is several times larger, and moving it out of the database was most of the time.
+_U = TurnEvent.understanding
+_PARTS = (
+    _U[("sentiment", "polarity")].as_string(),
+    _U["intent_confidence"].as_float(),
+    _U["text_masked"].as_string(),
+    _U["entities"],
+    _U[("dialogue", "flow")].as_string(),
+    _U[("dialogue", "step")].as_string(),
+    _U[("dialogue", "outcome")].as_string(),
+)
 
 
 def _compute(
@@ -184,12 +204,12 @@ def _compute(
             TurnEvent.reason,
             TurnEvent.intent,
             TurnEvent.faq_entry_id,
-            TurnEvent.understanding,
+            *_PARTS,
         )
         .where(TurnEvent.conversation_id.in_(ids))
         .order_by(TurnEvent.id)
     ):
-        turns[row[1]].append(_Turn(row[0], row[2], row[3], row[4], row[5], row[6], row[7] or {}))
+        turns[row[1]].append(_Turn(row[0], row[2], *row[3:]))
     handoffs: dict[uuid.UUID, Handoff] = {}
     for first in session.scalars(
         select(Handoff).where(Handoff.conversation_id.in_(ids)).order_by(Handoff.requested_at)
@@ -236,7 +256,7 @@ def _compute(
             else None
         )
         answered = [t for t in events if t.decision != "silent"]
-        polarity = [_polarity(t.understanding) for t in answered]
+        polarity = [POLARITY.get(t.polarity or "", 0) for t in answered]
         flow, outcome, step = _flow(answered)
         facts.append(
             {
@@ -301,15 +321,11 @@ def _compute(
                     "reason": t.reason,
                     "intent": t.intent,
                     "faq_entry_id": t.faq,
-                    "confidence": _float(t.understanding.get("intent_confidence")),
-                    "polarity": _polarity(t.understanding),
-                    "place": _place(t.understanding),
+                    "confidence": t.confidence,
+                    "polarity": POLARITY.get(t.polarity or "", 0),
+                    "place": _place(t.entities),
                     "gap": gap,
-                    "text_masked": (
-                        str(t.understanding.get("text_masked") or "")[:MAX_GAP_TEXT] or None
-                        if gap
-                        else None
-                    ),
+                    "text_masked": ((t.text_masked or "")[:MAX_GAP_TEXT] or None if gap else None),
                 }
             )
     return facts, turn_rows
@@ -321,10 +337,6 @@ def _ms(start: datetime | None, end: datetime | None) -> float | None:
     return max(0.0, (end - start).total_seconds() * 1000)
 
 
-def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
 def _pack(name: str | None) -> str | None:
     return name.split(".", 1)[0] if name and "." in name else None
 
@@ -334,8 +346,7 @@ def _skill(events: list[_Turn], handoff: Handoff | None) -> str:
     "common" when it only touched the shared pack; "other" when nothing was understood."""
     seen: list[str] = []
     for t in events:
-        flow = (t.understanding.get("dialogue") or {}).get("flow")
-        seen.extend(p for p in (_pack(t.faq), _pack(t.intent), _pack(flow)) if p)
+        seen.extend(p for p in (_pack(t.faq), _pack(t.intent), _pack(t.flow)) if p)
     if handoff is not None and handoff.skill:
         seen.append(handoff.skill)
     for pack in seen:
@@ -344,14 +355,9 @@ def _skill(events: list[_Turn], handoff: Handoff | None) -> str:
     return "common" if seen else "other"
 
 
-def _polarity(understanding: dict[str, Any]) -> int:
-    sentiment = understanding.get("sentiment") or {}
-    return POLARITY.get(str(sentiment.get("polarity")), 0)
-
-
-def _place(understanding: dict[str, Any]) -> str | None:
-    for entity in understanding.get("entities") or ():
-        if entity.get("type") == "place":
+def _place(entities: list[dict[str, Any]] | None) -> str | None:
+    for entity in entities or ():
+        if isinstance(entity, dict) and entity.get("type") == "place":
             value = entity.get("value") or entity.get("text")
             return str(value)[:128] if value else None
     return None
@@ -362,8 +368,7 @@ def _is_gap(t: _Turn) -> bool:
     handoff it could not place (no intent, FAQ entry or flow)."""
     if t.decision in GAP_DECISIONS:
         return True
-    flow = (t.understanding.get("dialogue") or {}).get("flow")
-    return t.decision == "handoff" and not (t.intent or t.faq or flow)
+    return t.decision == "handoff" and not (t.intent or t.faq or t.flow)
 
 
 def _flow(events: list[_Turn]) -> tuple[str | None, str | None, str | None]:
@@ -373,17 +378,15 @@ def _flow(events: list[_Turn]) -> tuple[str | None, str | None, str | None]:
     outcome: str | None = None
     step: str | None = None
     for t in events:
-        dialogue = t.understanding.get("dialogue") or {}
-        name = dialogue.get("flow")
         if flow is None:
-            if not name:
+            if not t.flow:
                 continue
-            flow = str(name)
-        elif name and name != flow:
+            flow = t.flow
+        elif t.flow and t.flow != flow:
             continue  # a digression into another flow: only the first is reported
-        if dialogue.get("step"):
-            step = str(dialogue["step"])
-        if dialogue.get("outcome"):
-            outcome = str(dialogue["outcome"])
+        if t.step:
+            step = t.step
+        if t.outcome:
+            outcome = t.outcome
             break
     return flow, outcome, (None if outcome == "resolved" else step)

@@ -1,0 +1,104 @@
+"""The rollups on SQLite and PostgreSQL: a refresh reads only what changed, a customer coming
+back settles the earlier conversation's resolution, flows report where customers left, and
+gap turns keep only their masked text."""
+
+from __future__ import annotations
+
+import uuid
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from kefu.analytics.models import ConversationFact, TurnFact
+from kefu.analytics.refresh import refresh
+from kefu.runtime import Runtime
+from tests.conftest import start
+from tests.handoff.test_live import say
+
+
+def run(runtime: Runtime, full: bool = False) -> int:
+    return refresh(
+        runtime.engine, runtime.tenant.id, ZoneInfo(runtime.settings.timezone), full=full
+    )
+
+
+def fact(runtime: Runtime, conv: str) -> ConversationFact:
+    with runtime.sessions() as session:
+        return session.scalars(
+            select(ConversationFact).where(ConversationFact.conversation_id == uuid.UUID(conv))
+        ).one()
+
+
+def test_a_refresh_reads_only_what_changed(client: TestClient, runtime: Runtime) -> None:
+    first, auth = start(client, language="zh")
+    say(client, first, auth, "押金怎么退？")
+    second, auth2 = start(client, language="en")
+    say(client, second, auth2, "how do I get my deposit back?")
+    assert run(runtime) == 2
+    assert run(runtime) == 2  # within the overlap: recomputed again, idempotently
+    assert fact(runtime, first).customer_messages == 1
+    say(client, first, auth, "多久到账")
+    assert fact(runtime, first).customer_messages == 1  # not yet refreshed
+    run(runtime)
+    again = fact(runtime, first)
+    assert (again.customer_messages, again.messages, again.turns) == (2, 4, 2)
+    assert again.skill == "bike" and again.language == "zh" and again.channel == "web"
+    with runtime.sessions() as session:
+        assert len(session.scalars(select(TurnFact)).all()) == 3
+    assert run(runtime, full=True) == 2
+
+
+def test_coming_back_within_a_day_unsettles_the_earlier_resolution(
+    client: TestClient, runtime: Runtime
+) -> None:
+    earlier, auth = start(client, language="zh", customer={"external_id": "u-77"})
+    say(client, earlier, auth, "押金怎么退？")
+    client.post(f"/v1/conversations/{earlier}/close", headers=auth)
+    run(runtime)
+    settled = fact(runtime, earlier)
+    assert settled.closed and settled.automated and settled.resolved_first_contact
+    assert not settled.returned_24h
+    later, auth2 = start(client, language="zh", customer={"external_id": "u-77"})
+    say(client, later, auth2, "押金还没到账")
+    run(runtime)
+    unsettled = fact(runtime, earlier)
+    assert unsettled.returned_24h and not unsettled.automated
+    assert not unsettled.resolved_first_contact
+    assert not fact(runtime, later).closed
+
+
+def test_flows_report_completion_and_the_step_customers_left_at(
+    client: TestClient, runtime: Runtime
+) -> None:
+    left, auth = start(client, language="zh")
+    assert say(client, left, auth, "我要投诉，太差了")["replies"]
+    done, auth2 = start(client, language="zh")
+    say(client, done, auth2, "我要投诉，太差了")
+    say(client, done, auth2, "车坏了还扣了我钱")
+    run(runtime)
+    dropped = fact(runtime, left)
+    assert (dropped.flow, dropped.flow_outcome, dropped.flow_last_step) == (
+        "common.complaint",
+        None,
+        "detail",
+    )
+    finished = fact(runtime, done)
+    assert (finished.flow, finished.flow_outcome, finished.flow_last_step) == (
+        "common.complaint",
+        "resolved",
+        None,
+    )
+
+
+def test_gap_turns_keep_masked_text_only(client: TestClient, runtime: Runtime) -> None:
+    conv, auth = start(client, language="zh")
+    say(client, conv, auth, "押金怎么退？")
+    say(client, conv, auth, "我的手机号13812345678，天上有几颗星星")
+    run(runtime)
+    with runtime.sessions() as session:
+        turns = session.scalars(select(TurnFact).order_by(TurnFact.turn_event_id)).all()
+    assert [t.gap for t in turns] == [False, True]
+    assert turns[0].text_masked is None
+    assert turns[1].text_masked and "13812345678" not in turns[1].text_masked
+    assert turns[1].decision in ("fallback", "clarify")
