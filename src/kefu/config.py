@@ -14,6 +14,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -139,6 +140,31 @@ class Settings(BaseSettings):
         "widget): a JSON list or comma-separated, e.g. https://shop.example; *: any.",
     )
 
+    # -- analytics: hot-topic alerts -----------------------------------------------------
+    analytics_webhook_url: str | None = Field(
+        None,
+        description="POST each hot-topic spike here once (JSON); unset: no alerts are sent.",
+    )
+    analytics_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Signs alert bodies: X-Kefu-Signature: sha256=<HMAC-SHA256 hex of the body>.",
+    )
+    analytics_webhook_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Longest wait for the webhook to answer."
+    )
+    analytics_dashboard_url: str | None = Field(
+        None, description="Link to the analytics dashboard, put in alerts as dashboard_url."
+    )
+    analytics_spike_min_count: int = Field(
+        5, ge=1, description="A spike needs at least this many conversations in the hour."
+    )
+    analytics_spike_min_ratio: float = Field(
+        3.0, ge=1.0, description="A spike also needs this many times the usual count for that hour."
+    )
+    analytics_baseline_days: int = Field(
+        7, ge=3, le=90, description="Days before the hour that give its usual count."
+    )
+
     @property
     def effective_models_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
@@ -174,6 +200,18 @@ class Settings(BaseSettings):
             if value != "*" and not re.fullmatch(r"https?://[^/\s?#@]+", value):
                 raise ValueError(f"{value!r} is not an origin like https://shop.example (or *)")
         return out
+
+    @field_validator("analytics_webhook_url", "analytics_dashboard_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+            # Not echoed: a webhook URL may carry a token.
+            raise ValueError("must be an http:// or https:// URL, like https://hooks.example/kefu")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -223,6 +261,10 @@ class Settings(BaseSettings):
                 value = mask_url(self.effective_database_url)
             elif name == "redis_url" and value:
                 value = mask_url(value)
+            elif name == "analytics_webhook_url" and value:
+                # Webhook paths often carry a token (Slack, WeCom...): show the host only.
+                parts = urlsplit(value)
+                value = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/***"
             elif isinstance(value, SecretStr):
                 value = "********"
             elif isinstance(value, Path):

@@ -368,6 +368,7 @@ ENDPOINTS: list[tuple[str, str, Permission | None, Body | None, int, str]] = [
             "flows",
             "flow-steps?flow=bike.report_broken",
             "conversations?reason=human_request",
+            "hot-topics",
         )
     ],
     ("POST", "/v1/analytics/refresh", P.ANALYTICS_READ, None, 200, ""),

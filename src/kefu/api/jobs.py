@@ -42,14 +42,23 @@ async def retention_loop(runtime: Runtime, interval_s: float) -> None:
 
 
 async def analytics_loop(runtime: Runtime, interval_s: float) -> None:
-    """Keep the dashboard's rollups fresh: each run reads only what changed since the last."""
-    from kefu.analytics.refresh import refresh  # the rollups are optional at import time
+    """Keep the dashboard's rollups fresh (each run reads only what changed since the last),
+    then post new hot-topic spikes to the webhook, if one is configured."""
+    from kefu.analytics.alerts_webhook import check_and_notify
+    from kefu.analytics.refresh import refresh
 
-    tz = ZoneInfo(runtime.settings.timezone)
+    settings = runtime.settings
+    tz = ZoneInfo(settings.timezone)
     await asyncio.sleep(min(FIRST_RUN_DELAY_S, interval_s))
     while True:
         try:
             await run_in_threadpool(refresh, runtime.engine, runtime.tenant.id, tz)
+            if settings.analytics_webhook_url:
+                sent = await run_in_threadpool(
+                    check_and_notify, runtime.engine, runtime.tenant.id, tz, settings
+                )
+                for alert in sent:
+                    log.info("hot topic %s: webhook %s", alert.key, alert.status)
         except Exception:  # keep the schedule alive; the next run retries
-            log.exception("analytics refresh failed")
+            log.exception("analytics refresh or alert check failed")
         await asyncio.sleep(interval_s)

@@ -18,12 +18,13 @@ from starlette.concurrency import run_in_threadpool
 
 from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
-from kefu.analytics import metrics
+from kefu.analytics import alerts, metrics
 from kefu.analytics.filters import Filters
 from kefu.analytics.refresh import refresh, refreshed_at
 from kefu.api.auth import TenantReadSession, allowed
 from kefu.api.deps import RuntimeDep
 from kefu.api.schemas import ErrorOut
+from kefu.db.base import utcnow
 from kefu.knowledge.tabular_cells import cell_out
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
@@ -283,6 +284,37 @@ def conversations(
         "rating",
     ]
     return _table(session, principal, runtime, f, rows, cols, format, "conversations", total)
+
+
+@router.get("/hot-topics", response_model=Table, responses={**ERRORS, **CSV_RESPONSE})
+def hot_topics(
+    principal: Reader,
+    session: TenantReadSession,
+    runtime: RuntimeDep,
+    f: FiltersDep,
+    format: Format = "json",
+) -> Table | Response:
+    """Intents and places asked about far more than usual at that hour: the last 24 hours
+    when the range includes today, else the range's last day."""
+    tz = ZoneInfo(runtime.settings.timezone)
+    found = alerts.hot_topics(
+        session,
+        principal.tenant_id,
+        f,
+        now=utcnow(),
+        tz=tz,
+        rules=alerts.SpikeRules.from_settings(runtime.settings),
+    )
+    rows = [
+        {
+            **{k: v for k, v in t.as_dict().items() if k not in ("conversations", "breakdown")},
+            "sample_conversations": list(t.conversations),
+            "breakdown": t.as_dict()["breakdown"],
+        }
+        for t in found
+    ]
+    cols = ["kind", "value", "intent", "day", "hour", "count", "expected", "ratio", "score"]
+    return _table(session, principal, runtime, f, rows, cols, format, "hot-topics")
 
 
 class Refreshed(BaseModel):

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_analytics_alerts_tenant_id_tenants")
@@ -154,10 +155,15 @@ def upgrade() -> None:
     with op.batch_alter_table("analytics_turns", schema=None) as batch_op:
         batch_op.create_index("ix_analytics_turns_conversation", ["conversation_id"], unique=False)
         batch_op.create_index("ix_analytics_turns_day", ["tenant_id", "local_day"], unique=False)
+        for kind in ("intent", "place"):
+            batch_op.create_index(
+                f"ix_analytics_turns_{kind}_hour",
+                ["tenant_id", kind, "local_hour", "local_day", "conversation_id"],
+                unique=False,
+            )
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("analytics_turns", schema=None) as batch_op:
         batch_op.drop_index("ix_analytics_turns_day")
         batch_op.drop_index("ix_analytics_turns_conversation")
