@@ -468,6 +468,7 @@ for _name, _group in (
         assert _command.callback is not None
         _command.callback = friendly(_command.callback)
 
+from kefu.cli_analytics import analytics_app  # noqa: E402 - registered after `friendly` exists
 from kefu.cli_demo import demo_app  # noqa: E402 - registered after `friendly` exists
 from kefu.cli_dialogue import flows_app, test_app  # noqa: E402
 from kefu.cli_handoff import agents_app  # noqa: E402
@@ -478,6 +479,7 @@ for _name, _group in (
     ("flows", flows_app),
     ("test", test_app),
     ("agents", agents_app),
+    ("analytics", analytics_app),
 ):
     app.add_typer(_group, name=_name)
     for _command in _group.registered_commands:

@@ -76,7 +76,9 @@ def summary_command(
             numbers = metrics.summary(session, tid, f)
             intents = metrics.top(session, tid, f, "intent", top)
             faqs = metrics.top(session, tid, f, "faq", top)
-            gaps = gap_clusters(session, tid, f, today=datetime.now(tz).date())[:top]
+            gaps = gap_clusters(
+                session, tid, f, today=datetime.now(tz).date(), embedder=_embedder(settings)
+            )[:top]
     report = {
         "filters": f.as_dict(),
         "timezone": settings.timezone,
@@ -92,6 +94,15 @@ def summary_command(
         sys.stdout.write(json.dumps(report, ensure_ascii=False, default=str) + "\n")
         return
     _print(report)
+
+
+def _embedder(settings: Any) -> Any:
+    from kefu.understanding.embeddings import EmbedderUnavailable, make_embedder
+
+    try:
+        return make_embedder(settings.embedder)
+    except EmbedderUnavailable:
+        return None  # terms alone still cluster
 
 
 def _day(value: datetime | None) -> date | None:

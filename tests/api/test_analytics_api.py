@@ -141,3 +141,37 @@ def test_bad_filters_and_permissions_are_refused(
         agent = Agent(own, "xiaoli")
         res = own.get("/v1/analytics/summary", headers=agent.headers)
         assert res.status_code == 403 and res.json()["error"]["code"] == "forbidden"
+
+
+def test_unanswered_questions_come_back_as_a_gap_cluster_with_a_draft_entry(
+    client: TestClient, runtime: Runtime, analyst: Analyst
+) -> None:
+    asked = ["学生有折扣吗", "有没有学生折扣", "学生能打折吗", "学生骑车便宜点吗"]
+    for text in asked:
+        conv, auth = start(client, language="zh")
+        say(client, conv, auth, text)
+    analyst.client.post("/v1/analytics/refresh", headers=analyst.headers)
+    found = analyst.stats("/gaps")
+    assert found["columns"][:3] == ["id", "label", "size"]
+    (gap,) = [row for row in found["rows"] if set(row["questions"]) & set(asked)]
+    assert (
+        gap["size"] == 4
+        and gap["conversations"] == 4
+        and gap["trend"]
+        in (
+            "rising",
+            "steady",
+            "falling",
+        )
+    )
+    assert "turn_ids" not in gap and len(gap["sample_conversations"]) == 4
+    draft = gap["draft"]
+    assert "knowledge-gap" in draft["tags"] and draft["enabled"] is False
+    assert draft["question"]["zh"] in asked
+    assert set(draft["similar"]["zh"]) | {draft["question"]["zh"]} == set(asked)
+    assert analyst.stats("/gaps")["rows"] == found["rows"]  # cached until the next refresh
+    sheet = analyst.stats("/gaps", format="csv")
+    assert (
+        sheet.splitlines()[0]
+        == "\ufeffid,label,size,conversations,trend,first_day,last_day,questions"
+    )

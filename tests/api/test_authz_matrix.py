@@ -369,6 +369,7 @@ ENDPOINTS: list[tuple[str, str, Permission | None, Body | None, int, str]] = [
             "flow-steps?flow=bike.report_broken",
             "conversations?reason=human_request",
             "hot-topics",
+            "gaps",
         )
     ],
     ("POST", "/v1/analytics/refresh", P.ANALYTICS_READ, None, 200, ""),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -18,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
-from kefu.analytics import alerts, metrics
+from kefu.analytics import alerts, gaps, metrics
 from kefu.analytics.filters import Filters
 from kefu.analytics.refresh import refresh, refreshed_at
 from kefu.api.auth import TenantReadSession, allowed
@@ -26,6 +28,7 @@ from kefu.api.deps import RuntimeDep
 from kefu.api.schemas import ErrorOut
 from kefu.db.base import utcnow
 from kefu.knowledge.tabular_cells import cell_out
+from kefu.understanding.embeddings import Embedder, EmbedderUnavailable, make_embedder
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -284,6 +287,58 @@ def conversations(
         "rating",
     ]
     return _table(session, principal, runtime, f, rows, cols, format, "conversations", total)
+
+
+# Clusters change only when the rollups do: kept per (tenant, filters, refresh) so the dashboard
+# pays for clustering once per refresh, not on every view.
+_GAPS: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
+_GAPS_LOCK = threading.Lock()
+_GAPS_KEEP = 32
+
+
+@router.get("/gaps", response_model=Table, responses={**ERRORS, **CSV_RESPONSE})
+def knowledge_gaps(
+    principal: Reader,
+    session: TenantReadSession,
+    runtime: RuntimeDep,
+    f: FiltersDep,
+    format: Format = "json",
+) -> Table | Response:
+    """Questions kefu could not answer (fallbacks, clarifications, handoffs it could not
+    place), clustered by meaning: size, trend, representative questions, sample
+    conversations, and a draft FAQ entry to review and publish in the admin console."""
+    key = (principal.tenant_id, f, refreshed_at(session, principal.tenant_id))
+    with _GAPS_LOCK:
+        rows = _GAPS.get(key)
+    if rows is None:
+        tz = ZoneInfo(runtime.settings.timezone)
+        clusters = gaps.gap_clusters(
+            session,
+            principal.tenant_id,
+            f,
+            today=datetime.now(tz).date(),
+            embedder=_embedder(runtime.settings.embedder),
+        )
+        rows = [_gap_row(c.as_dict()) for c in clusters]
+        with _GAPS_LOCK:
+            _GAPS[key] = rows
+            while len(_GAPS) > _GAPS_KEEP:
+                _GAPS.popitem(last=False)
+    cols = ["id", "label", "size", "conversations", "trend", "first_day", "last_day", "questions"]
+    return _table(session, principal, runtime, f, rows, cols, format, "gaps")
+
+
+def _gap_row(cluster: dict[str, Any]) -> dict[str, Any]:
+    cluster.pop("turn_ids", None)  # every member: too many for a table
+    cluster["trend"] = cluster.pop("direction")
+    return cluster
+
+
+def _embedder(spec: str) -> Embedder | None:
+    try:
+        return make_embedder(spec)
+    except EmbedderUnavailable:
+        return None  # terms alone still cluster
 
 
 @router.get("/hot-topics", response_model=Table, responses={**ERRORS, **CSV_RESPONSE})
