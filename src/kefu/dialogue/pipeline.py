@@ -26,10 +26,10 @@ import logging
 import re
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from kefu.backends.base import BackendError
+from kefu.clock import utcnow
 from kefu.dialogue import context as ctx
 from kefu.dialogue import escalation
 from kefu.dialogue.flows import YES_NO
@@ -133,7 +133,7 @@ class Pipeline:
         top = parse.top
         if escalation.wants_person(parse):
             return self._handoff(turn, state, "human_request", "normal", "common.handoff.human")
-        if escalation.message_awaited(ds, state.escalation, state.now or datetime.now(UTC)):
+        if escalation.message_awaited(ds, state.escalation, state.now or utcnow()):
             skill = escalation.skill_of(map(self._skill, ds.about))
             return Decision(
                 DecisionKind.AFTER_HOURS, reason=escalation.take_message(turn, self.runner, skill)
@@ -401,7 +401,7 @@ class Pipeline:
             return decision
         ids = [turn.handoff.get("flow"), decision.flow, decision.entry_id, *before]
         skill = escalation.skill_of(map(self._skill, [*ids, *turn.state.about]))
-        now, waiting = state.now or datetime.now(UTC), state.status == "waiting_agent"
+        now, waiting = state.now or utcnow(), state.status == "waiting_agent"
         rules = state.escalation
         if escalation.route(turn, self.runner, rules, skill=skill, waiting=waiting, now=now):
             return replace(decision, kind=DecisionKind.AFTER_HOURS, reason="after_hours")

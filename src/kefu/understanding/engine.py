@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from kefu.clock import utcnow
 from kefu.errors import KefuError
 from kefu.text.language import detect_language, detect_script
 from kefu.text.normalize import key_of, normalize_aligned
@@ -58,7 +59,7 @@ class NluEngine:
         aligned = normalize_aligned(text)
         has_text = bool(key_of(aligned.text))  # letters or digits: symbols alone mean nothing
         vector = self.embedder.embed([text])[0] if self.embedder is not None and has_text else None
-        when = now or dt.datetime.now(self.timezone)
+        when = now or utcnow().astimezone(self.timezone)
         candidates = (
             self.faq.match(text, vector=vector, today=when.astimezone(self.timezone).date())
             if has_text
