@@ -147,6 +147,70 @@ def admin_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
     )
 
 
+# The analytics dashboard's scripts get every `analytics.*` string (prefix dropped, "_" for "."),
+# the console's the shared helpers read, and the names of handoff reasons and statuses.
+# fmt: off
+_ANALYTICS_SHARED = (
+    *_ADMIN_SHARED, "none", "visitor",
+    "role.customer", "role.bot", "role.agent", "role.system",
+    "conv.bot", "conv.waiting_agent", "conv.with_agent", "conv.closed",
+    "reason.safety", "reason.human_request", "reason.anger", "reason.negative", "reason.fallbacks",
+    "reason.verification_failed", "reason.waiting_agent", "reason.faq",
+    "err.conversation_not_found",
+)
+# fmt: on
+
+
+@functools.cache
+def analytics_strings(lang: str) -> dict[str, str]:
+    t = catalog(lang)
+    strings = {key.replace(".", "_"): t[f"console.{key}"] for key in _ANALYTICS_SHARED}
+    strings["rejected"] = t["admin.rejected"]  # admin-util's failure() reads it
+    for key, text in t.items():
+        if key.startswith("analytics."):
+            strings[key.removeprefix("analytics.").replace(".", "_")] = text
+    return strings
+
+
+@router.get("/analytics", response_class=HTMLResponse)
+def analytics_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
+    """The analytics dashboard: filters in the address, charts with drill-down, CSV exports;
+    for accounts with `analytics:read`. Chart.js is vendored (static/vendor), no CDN."""
+    html = _templates.get_template("analytics.html").render(
+        lang=lang, t=catalog(lang), strings=analytics_strings(lang)
+    )
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": CONSOLE_CSP,
+            "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+_ANALYTICS_ASSETS = {
+    "analytics.css": "text/css",
+    "analytics.js": "text/javascript",
+    "analytics-charts.js": "text/javascript",
+    "analytics-drill.js": "text/javascript",
+    "analytics-util.js": "text/javascript",
+    "vendor/chart.umd.min.js": "text/javascript",
+}
+
+
+@router.get("/analytics/{name:path}")
+def analytics_asset(name: str) -> Response:
+    media = _ANALYTICS_ASSETS.get(name)  # only these names: no path is ever built from input
+    if media is None:
+        return Response(status_code=404)
+    return Response(
+        _asset(name),
+        media_type=f"{media}; charset=utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
 # The widget preview stands in for the operator's site: the admin form's unsaved values come as
 # query parameters and go to the widget as the data-* overrides a site may set (escaped by Jinja).
 # Like a site, it lets the widget load https logos and open its socket.

@@ -44,23 +44,47 @@ export async function open(id) {
   history(id);
 }
 
+// The analytics dashboard leaves a draft entry here (sessionStorage, this tab only); read once.
+const DRAFT_KEY = "kefu.admin.draft";
+
+export function takeDraft() {
+  const raw = sessionStorage.getItem(DRAFT_KEY);
+  sessionStorage.removeItem(DRAFT_KEY);
+  try {
+    const draft = raw ? JSON.parse(raw) : null;
+    return draft && typeof draft === "object" ? draft : null;
+  } catch {
+    return null;
+  }
+}
+
+// A new entry's form filled from a draft: nothing is saved until the admin saves it.
+export function prefill(draft) {
+  open(null);
+  fillFields(draft);
+}
+
+function fillFields(entry) {
+  $("kb-id").value = entry.id || "";
+  $("kb-f-skill").value = entry.skill || "";
+  $("kb-f-tags").value = (entry.tags || []).join(", ");
+  for (const lang of ["zh", "en"]) {
+    $("kb-q-" + lang).value = (entry.question || {})[lang] || "";
+    $("kb-sim-" + lang).value = ((entry.similar || {})[lang] || []).join("\n");
+    $("kb-kw-" + lang).value = ((entry.keywords || {})[lang] || []).join(", ");
+    $("kb-a-" + lang).value = (entry.answer || {})[lang] || "";
+  }
+  $("kb-handoff").checked = entry.action === "handoff";
+  $("kb-enabled").checked = entry.enabled !== false;
+  $("kb-from").value = entry.valid_from || "";
+  $("kb-until").value = entry.valid_until || "";
+}
+
 function show(entry) {
   loaded = entry;
   $("kb-edit-h").textContent = fill(T.kb_entry_title, { id: entry.id });
-  $("kb-id").value = entry.id;
+  fillFields(entry);
   $("kb-id").readOnly = true;
-  $("kb-f-skill").value = entry.skill;
-  $("kb-f-tags").value = (entry.tags || []).join(", ");
-  for (const lang of ["zh", "en"]) {
-    $("kb-q-" + lang).value = entry.question[lang] || "";
-    $("kb-sim-" + lang).value = ((entry.similar || {})[lang] || []).join("\n");
-    $("kb-kw-" + lang).value = ((entry.keywords || {})[lang] || []).join(", ");
-    $("kb-a-" + lang).value = entry.answer[lang] || "";
-  }
-  $("kb-handoff").checked = entry.action === "handoff";
-  $("kb-enabled").checked = entry.enabled;
-  $("kb-from").value = entry.valid_from || "";
-  $("kb-until").value = entry.valid_until || "";
   $("kb-delete").hidden = false;
   $("kb-history").hidden = false;
   setConfirm(fill(T.kb_confirm_delete, { id: entry.id }));

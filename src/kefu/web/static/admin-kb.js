@@ -28,6 +28,15 @@ export function init() {
 
 export function show() {
   applyWrite($("knowledge"));
+  // A draft entry handed over by the analytics dashboard (a knowledge-gap cluster) opens in the
+  // editor, unsaved, for the admin to complete and publish.
+  const draft = entry.takeDraft();
+  if (draft && can("knowledge:write")) {
+    $("kb-list-view").hidden = true;
+    $("kb-edit-view").hidden = false;
+    entry.prefill(draft);
+    return;
+  }
   closeEntry(false);
 }
 

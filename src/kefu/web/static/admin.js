@@ -57,6 +57,7 @@ function show(signedIn) {
   $("signout").hidden = !signedIn;
   $("app").hidden = !signedIn || sections.length === 0;
   $("not-allowed").hidden = !signedIn || sections.length > 0;
+  $("analytics-link").hidden = !signedIn || !can("analytics:read");
   for (const link of document.querySelectorAll("#sections a")) {
     link.hidden = !sections.some((s) => s.name === link.dataset.section);
   }
