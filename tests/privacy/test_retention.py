@@ -208,3 +208,33 @@ def test_the_server_applies_retention_on_a_schedule(
             )
             == 1
         )
+
+
+def test_retention_reaches_the_analytics_rollups(client: TestClient, runtime: Runtime) -> None:
+    """Anonymising keeps the counts but drops the masked words of unanswered questions and
+    the customer link from the rollups; deleting removes their rows with the conversations."""
+    from zoneinfo import ZoneInfo
+
+    from kefu.analytics.models import ConversationFact, TurnFact
+    from kefu.analytics.refresh import refresh
+
+    tz = ZoneInfo(runtime.settings.timezone)
+    _chat(client, "u-1", "天上有几颗星星，我的电话13812345678")
+    refresh(runtime.engine, runtime.tenant.id, tz)
+    with runtime.system_sessions() as session:
+        (turn,) = session.scalars(select(TurnFact)).all()
+        assert turn.gap and turn.text_masked and PHONE not in turn.text_masked
+    _age(runtime, 40)
+    _policy(runtime, 30, "anonymise")
+    retention.purge_tenant(runtime.system_sessions, runtime.tenant.id)
+    refresh(runtime.engine, runtime.tenant.id, tz, full=True)
+    with runtime.system_sessions() as session:
+        (turn,) = session.scalars(select(TurnFact)).all()
+        (fact,) = session.scalars(select(ConversationFact)).all()
+        assert turn.gap and turn.text_masked is None and fact.customer_id is None
+        assert fact.turns == 1 and fact.fallbacks + fact.clarifications == 1
+    _policy(runtime, 30, "delete")
+    retention.purge_tenant(runtime.system_sessions, runtime.tenant.id)
+    with runtime.system_sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ConversationFact)) == 0
+        assert session.scalar(select(func.count()).select_from(TurnFact)) == 0

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from kefu.analytics.models import ConversationFact, TurnFact
 from kefu.config import Settings
 from kefu.conversations.models import (
     Conversation,
@@ -121,6 +122,20 @@ def _anonymise_conversations(
     for event in session.scalars(select(TurnEvent).where(TurnEvent.conversation_id.in_(ids))):
         if not (event.understanding or {}).get("redacted"):
             event.understanding = strip_understanding(event.understanding)
+    # The analytics rollups keep the masked words of unanswered questions (knowledge gaps) and
+    # which conversations were one customer's: both go too; the counts stay.
+    session.execute(
+        update(TurnFact)
+        .where(TurnFact.conversation_id.in_(ids))
+        .values(text_masked=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(ConversationFact)
+        .where(ConversationFact.conversation_id.in_(ids))
+        .values(customer_id=None)
+        .execution_options(synchronize_session=False)
+    )
     # The dialogue state holds slot values the customer typed (phone, ids, descriptions).
     # (No in-session sync: evaluating "dialogue = NULL" in Python would compare ciphertext.)
     session.execute(
