@@ -116,3 +116,15 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models = tmp_path_factory.mktemp("models")
     StoryRunner(models_dir=models).close()  # trains into `models` on first use
     return models
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A temporary SQLite file as the configured database, for in-process `kefu` commands."""
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("KEFU_DATABASE_URL", url)
+    for name in ("KEFU_REDIS_URL", "KEFU_SECRET_KEY", "KEFU_MODELS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return url

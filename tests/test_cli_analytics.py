@@ -15,14 +15,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("KEFU_DATABASE_URL", url)
-    for name in ("KEFU_REDIS_URL", "KEFU_SECRET_KEY", "KEFU_MODELS_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    return url
+def database(cli_database: str) -> str:
+    return cli_database
 
 
 def test_summary_reports_what_was_simulated(database: str, tmp_path: Path) -> None:

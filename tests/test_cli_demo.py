@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,14 +17,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("KEFU_DATABASE_URL", url)
-    for name in ("KEFU_REDIS_URL", "KEFU_SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    return url
+def database(cli_database: str) -> str:
+    return cli_database
 
 
 def test_seed_fills_the_demo_city_and_reseeding_replaces_it(database: str) -> None:

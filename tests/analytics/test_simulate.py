@@ -154,14 +154,8 @@ def test_the_same_seed_gives_the_same_traffic(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("KEFU_DATABASE_URL", url)
-    for name in ("KEFU_REDIS_URL", "KEFU_SECRET_KEY", "KEFU_MODELS_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    return url
+def database(cli_database: str) -> str:
+    return cli_database
 
 
 def test_the_cli_simulates_into_the_configured_database(database: str, tmp_path: Path) -> None:

@@ -89,13 +89,8 @@ CONSOLE_CSP = (
 )
 
 
-@router.get("/console", response_class=HTMLResponse)
-def console_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
-    """The agent and admin console (sign-in, conversations, transcripts)."""
-    chosen = lang
-    t = catalog(chosen)
-    strings = {key.replace(".", "_"): t[f"console.{key}"] for key in _CONSOLE_KEYS}
-    html = _templates.get_template("console.html").render(lang=chosen, t=t, strings=strings)
+def console_page_response(html: str) -> HTMLResponse:
+    """A signed-in console page (agent, admin, analytics): strict CSP, never framed or cached."""
     return HTMLResponse(
         html,
         headers={
@@ -104,6 +99,16 @@ def console_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
             "Cache-Control": "no-store",
         },
     )
+
+
+@router.get("/console", response_class=HTMLResponse)
+def console_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
+    """The agent and admin console (sign-in, conversations, transcripts)."""
+    chosen = lang
+    t = catalog(chosen)
+    strings = {key.replace(".", "_"): t[f"console.{key}"] for key in _CONSOLE_KEYS}
+    html = _templates.get_template("console.html").render(lang=chosen, t=t, strings=strings)
+    return console_page_response(html)
 
 
 # The admin page's scripts get every `admin.*` string (as `<key>` with "_" for ".", the prefix
@@ -137,14 +142,7 @@ def admin_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse:
     html = _templates.get_template("admin.html").render(
         lang=lang, t=catalog(lang), strings=admin_strings(lang)
     )
-    return HTMLResponse(
-        html,
-        headers={
-            "Content-Security-Policy": CONSOLE_CSP,
-            "X-Frame-Options": "DENY",
-            "Cache-Control": "no-store",
-        },
-    )
+    return console_page_response(html)
 
 
 # The analytics dashboard's scripts get every `analytics.*` string (prefix dropped, "_" for "."),
@@ -179,14 +177,7 @@ def analytics_page(lang: Annotated[str, Depends(page_language)]) -> HTMLResponse
     html = _templates.get_template("analytics.html").render(
         lang=lang, t=catalog(lang), strings=analytics_strings(lang)
     )
-    return HTMLResponse(
-        html,
-        headers={
-            "Content-Security-Policy": CONSOLE_CSP,
-            "X-Frame-Options": "DENY",
-            "Cache-Control": "no-store",
-        },
-    )
+    return console_page_response(html)
 
 
 _ANALYTICS_ASSETS = {
