@@ -68,10 +68,10 @@ def summary_command(
 
     with _database() as (settings, sessions):
         tz = ZoneInfo(settings.timezone)
+        f = Filters.of(tz, _day(since), _day(until))  # a bad range fails before any work
         with sessions.begin() as session:
             tid = _tenant_id(session, tenant, settings)
         _refresh(sessions.kw["bind"], tid, tz, False)
-        f = Filters.of(tz, _day(since), _day(until))
         with sessions() as session:
             numbers = metrics.summary(session, tid, f)
             intents = metrics.top(session, tid, f, "intent", top)

@@ -5,13 +5,17 @@ gap turns keep only their masked text."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from kefu.analytics import metrics
+from kefu.analytics.filters import Filters
 from kefu.analytics.models import ConversationFact, TurnFact
 from kefu.analytics.refresh import refresh
+from kefu.clock import simulated_clock, utcnow
 from kefu.runtime import Runtime
 from tests.conftest import start
 from tests.handoff.test_live import say
@@ -102,3 +106,54 @@ def test_gap_turns_keep_masked_text_only(client: TestClient, runtime: Runtime) -
     assert turns[0].text_masked is None
     assert turns[1].text_masked and "13812345678" not in turns[1].text_masked
     assert turns[1].decision in ("fallback", "clarify")
+
+
+def test_a_long_conversation_closed_just_before_the_customer_returns_is_rechecked(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """The 24 hours run from the end: a chat opened three days ago and closed an hour before
+    the customer came back is found again by an incremental refresh."""
+    three_days_ago = utcnow() - timedelta(days=3)
+    with simulated_clock(three_days_ago):
+        earlier = runtime.conversations.start(language="zh", customer_external_id="u-88")
+        runtime.conversations.post(earlier.id, "押金怎么退？")
+    run(runtime)
+    runtime.conversations.post(earlier.id, "好的，谢谢")
+    runtime.conversations.close(earlier.id)
+    run(runtime)
+    assert fact(runtime, str(earlier.id)).automated
+    later = runtime.conversations.start(language="zh", customer_external_id="u-88")
+    runtime.conversations.post(later.id, "押金还没到账")
+    run(runtime)
+    again = fact(runtime, str(earlier.id))
+    assert again.returned_24h and not again.automated
+
+
+def test_a_new_time_zone_recomputes_every_day_and_hour(runtime: Runtime) -> None:
+    conv = runtime.conversations.start(language="en")
+    runtime.conversations.post(conv.id, "how do I get my deposit back?")
+    tz = ZoneInfo(runtime.settings.timezone)
+    assert refresh(runtime.engine, runtime.tenant.id, tz) == 1
+    assert refresh(runtime.engine, runtime.tenant.id, ZoneInfo("America/New_York")) == 1
+    moved = fact(runtime, str(conv.id))
+    assert moved.local_hour == moved.started_at.astimezone(ZoneInfo("America/New_York")).hour
+
+
+def test_a_flow_left_before_its_first_step_drills_down(runtime: Runtime) -> None:
+    conv = runtime.conversations.start(language="zh")
+    runtime.conversations.post(conv.id, "押金怎么退？")
+    runtime.conversations.close(conv.id)
+    run(runtime)
+    with runtime.sessions.begin() as session:
+        row = session.get(ConversationFact, conv.id)
+        assert row is not None
+        row.flow, row.flow_outcome, row.flow_last_step = "bike.report_fault", None, None
+    tz = ZoneInfo(runtime.settings.timezone)
+    with runtime.sessions() as session:
+        f = Filters.of(tz)
+        steps = metrics.flow_steps(session, runtime.tenant.id, f, "bike.report_fault")
+        assert steps == [{"step": metrics.START, "dropped": 1, "share": 1.0}]
+        total, rows = metrics.conversations(
+            session, runtime.tenant.id, f, flow="bike.report_fault", step=metrics.START
+        )
+        assert total == 1 and rows[0]["id"] == str(conv.id)

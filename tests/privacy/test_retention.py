@@ -212,7 +212,8 @@ def test_the_server_applies_retention_on_a_schedule(
 
 def test_retention_reaches_the_analytics_rollups(client: TestClient, runtime: Runtime) -> None:
     """Anonymising keeps the counts but drops the masked words of unanswered questions and
-    the customer link from the rollups; deleting removes their rows with the conversations."""
+    the customer link from the rollups, and a later full refresh leaves those facts alone (it
+    would recompute them from stripped events); deleting removes their rows too."""
     from zoneinfo import ZoneInfo
 
     from kefu.analytics.models import ConversationFact, TurnFact
@@ -233,6 +234,8 @@ def test_retention_reaches_the_analytics_rollups(client: TestClient, runtime: Ru
         (fact,) = session.scalars(select(ConversationFact)).all()
         assert turn.gap and turn.text_masked is None and fact.customer_id is None
         assert fact.turns == 1 and fact.fallbacks + fact.clarifications == 1
+        # Frozen as computed before: retention closing it is no resolution, even after --full.
+        assert not fact.closed and not fact.automated
     _policy(runtime, 30, "delete")
     retention.purge_tenant(runtime.system_sessions, runtime.tenant.id)
     with runtime.system_sessions() as session:

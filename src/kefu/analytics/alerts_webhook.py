@@ -9,7 +9,8 @@ while it is less than RETRY_WINDOW old; one left `sending` by a check that died 
 after SENDING_LEASE. Network errors never raise.
 
 The body is JSON, `{"type": "kefu.hot_topic", "tenant": slug, "topic": {...}, "dashboard_url"}`,
-with counts, place names and intent ids only (no message text). With a secret, the header
+with counts, place names, intent ids and up to 10 conversation ids (to open in the dashboard or
+the console), never message text. With a secret, the header
 `X-Kefu-Signature: sha256=<hex>` is the HMAC-SHA256 of the raw body with it.
 """
 

@@ -273,7 +273,7 @@ def gap_items(
         )
         .where(
             TurnFact.tenant_id == tenant_id,
-            TurnFact.gap.is_(True),
+            TurnFact.gap,  # bare, as the partial index ix_analytics_turns_gap says it
             TurnFact.text_masked.is_not(None),
             filters.turns(),
         )

@@ -26,6 +26,7 @@ from kefu.db.base import utcnow
 
 Row = dict[str, Any]
 DROPPED = ("cancelled",)  # with None: left mid-flow
+START = "(start)"  # the drop-out "step" of a flow left before its first step was reached
 # A flow still open in a conversation quiet for this long (or closed) was left, not paused.
 IDLE = timedelta(minutes=30)
 
@@ -205,6 +206,8 @@ def top(session: Session, tenant_id: int, filters: Filters, kind: str, limit: in
     """The most frequent intents (kind "intent") or answered FAQ entries (kind "faq")."""
     column = TF.intent if kind == "intent" else TF.faq_entry_id
     where = and_(TF.tenant_id == tenant_id, filters.turns())
+    if kind == "faq":  # answered with it (a matched entry may also start a flow or a handoff)
+        where = and_(where, TF.decision == "answer")
     total = session.scalar(select(func.count()).where(where, column.is_not(None))) or 0
     found = session.execute(
         select(column, func.count(), func.count(func.distinct(TF.conversation_id)))
@@ -244,7 +247,8 @@ def flows(session: Session, tenant_id: int, filters: Filters) -> list[Row]:
     ):
         if flow is None or step is None:
             continue
-        if flow not in steps or (n, step) > (steps[flow][1], steps[flow][0]):
+        # The same order as flow_steps: most dropped first, then by name.
+        if flow not in steps or (-n, step) < (-steps[flow][1], steps[flow][0]):
             steps[flow] = (step, n)
     return [
         {
@@ -267,7 +271,7 @@ def flow_steps(session: Session, tenant_id: int, filters: Filters, flow: str) ->
     ).all()
     total = sum(n for _, n in found)
     return [
-        {"step": step or "(start)", "dropped": n, "share": _rate(n, total)}
+        {"step": step or START, "dropped": n, "share": _rate(n, total)}
         for step, n in sorted(found, key=lambda r: (-r[1], r[0] or ""))
     ]
 
@@ -303,7 +307,8 @@ def conversations(
     if flow is not None:
         parts.append(CF.flow == flow)
     if step is not None:
-        parts.append(and_(_dropped(), CF.flow_last_step == step))
+        at = CF.flow_last_step.is_(None) if step == START else CF.flow_last_step == step
+        parts.append(and_(_dropped(), at))
     if ids:
         parts.append(CF.conversation_id.in_(ids))
     turn_parts: list[ColumnElement[bool]] = []

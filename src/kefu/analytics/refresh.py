@@ -10,6 +10,7 @@ serialise batch by batch instead of colliding.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, union
+from sqlalchemy import Engine, and_, delete, exists, func, insert, not_, or_, select, union
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kefu.analytics.models import ConversationFact, RefreshState, TurnFact
@@ -26,6 +28,7 @@ from kefu.conversations.models import Conversation, Message, TurnEvent
 from kefu.db.base import utcnow
 from kefu.db.engine import make_session_factory
 from kefu.handoff.models import Handoff, Rating
+from kefu.review.service import LOW_SCORE
 
 BATCH = 400
 # Rows committed just before a refresh may carry a timestamp a little older than the refresh
@@ -49,11 +52,33 @@ def refresh(
     progress: Progress | None = None,
     batch: int = BATCH,
 ) -> int:
-    """Bring the rollups up to date; return how many conversations were recomputed."""
+    """Bring the rollups up to date; return how many conversations were recomputed. One run
+    at a time per tenant in this process: a caller arriving during a run waits for it and
+    returns 0 (what it would have read is being read)."""
+    gate = _gate(tenant_id)
+    if not gate.acquire(blocking=False):
+        with gate:
+            return 0
+    try:
+        return _refresh(engine, tenant_id, tz, full, progress, batch)
+    finally:
+        gate.release()
+
+
+def _refresh(
+    engine: Engine,
+    tenant_id: int,
+    tz: ZoneInfo,
+    full: bool,
+    progress: Progress | None,
+    batch: int,
+) -> int:
     started = utcnow()
     sessions = make_session_factory(engine, tenant_id=tenant_id)
     with sessions() as session:
         state = session.get(RefreshState, tenant_id)
+        # Days and hours are local: another time zone means every row moves.
+        full = full or state is None or state.timezone != tz.key
         mark = None if full or state is None else state.watermark
         ids = _touched(session, tenant_id, None if mark is None else mark - OVERLAP)
     total = len(ids)
@@ -80,7 +105,25 @@ def refresh(
         if state.watermark is None or state.watermark < started:
             state.watermark = started
         state.refreshed_at = utcnow()
+        state.timezone = tz.key
+        if total:
+            state.version = (state.version or 0) + 1
     return total
+
+
+_GATES: dict[int, threading.Lock] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate(tenant_id: int) -> threading.Lock:
+    with _GATES_LOCK:
+        return _GATES.setdefault(tenant_id, threading.Lock())
+
+
+def data_version(session: Session, tenant_id: int) -> int:
+    """Bumped by each refresh that changed something: what caches of the rollups key on."""
+    state = session.get(RefreshState, tenant_id)
+    return state.version or 0 if state else 0
 
 
 def refreshed_at(session: Session, tenant_id: int) -> datetime | None:
@@ -93,9 +136,14 @@ def _lock_state(session: Session, tenant_id: int) -> RefreshState:
         select(RefreshState).where(RefreshState.tenant_id == tenant_id).with_for_update()
     ).one_or_none()
     if state is None:
-        state = RefreshState(tenant_id=tenant_id)
-        session.add(state)
-        session.flush()
+        try:
+            with session.begin_nested():  # another process's first refresh may insert it
+                session.add(RefreshState(tenant_id=tenant_id, version=0))
+        except IntegrityError:
+            pass
+        state = session.scalars(
+            select(RefreshState).where(RefreshState.tenant_id == tenant_id).with_for_update()
+        ).one()
     return state
 
 
@@ -106,10 +154,17 @@ def _chunks(ids: Sequence[uuid.UUID], size: int) -> Iterable[list[uuid.UUID]]:
 
 def _touched(session: Session, tenant_id: int, since: datetime | None) -> list[uuid.UUID]:
     """Conversations that changed since `since` (all of them when None), plus the same
-    customers' conversations from the day before, whose 24-hour return may have changed."""
+    customers' conversations that ended in the day before one of them started, whose 24-hour
+    return may have changed. Conversations anonymised by retention (no customer link, their
+    turn events stripped) keep the facts computed before: recomputing them from what is left
+    would rewrite the past (no flows, no returns)."""
     conv = Conversation
+    frozen = and_(
+        conv.customer_id.is_(None),
+        exists().where(ConversationFact.conversation_id == conv.id),
+    )
     if since is None:
-        query = select(conv.id).where(conv.tenant_id == tenant_id)
+        query = select(conv.id).where(conv.tenant_id == tenant_id, not_(frozen))
         return sorted(session.scalars(query), key=str)
     changed = union(
         select(conv.id).where(conv.tenant_id == tenant_id, conv.updated_at >= since),
@@ -127,17 +182,19 @@ def _touched(session: Session, tenant_id: int, since: datetime | None) -> list[u
         ),
     ).subquery()
     ids = set(session.scalars(select(changed.c[0])))
-    if ids:
-        earliest = (
-            session.scalar(select(func.min(conv.created_at)).where(conv.id.in_(ids))) or since
-        )
-        customers = select(conv.customer_id).where(conv.id.in_(ids)).scalar_subquery()
+    # In slices: PostgreSQL takes at most 65,535 parameters in a statement.
+    for part in _chunks(sorted(ids, key=str), 10_000):
+        earliest = session.scalar(select(func.min(conv.created_at)).where(conv.id.in_(part)))
+        customers = select(conv.customer_id).where(conv.id.in_(part)).scalar_subquery()
         earlier = select(conv.id).where(
             conv.tenant_id == tenant_id,
             conv.customer_id.in_(customers),
-            conv.created_at >= earliest - 2 * RETURN_WINDOW,
+            # Ended (last touched) within the return window before the earliest new start.
+            conv.updated_at >= (earliest or since) - RETURN_WINDOW - OVERLAP,
         )
         ids.update(session.scalars(earlier))
+    for part in _chunks(sorted(ids, key=str), 10_000):
+        ids.difference_update(session.scalars(select(conv.id).where(conv.id.in_(part), frozen)))
     return sorted(ids, key=str)
 
 
@@ -149,6 +206,7 @@ class _Turn:
     reason: str | None
     intent: str | None
     faq: str | None
+    score: float | None
     polarity: str | None
     confidence: float | None
     text_masked: str | None
@@ -204,6 +262,7 @@ def _compute(
             TurnEvent.reason,
             TurnEvent.intent,
             TurnEvent.faq_entry_id,
+            TurnEvent.score,
             *_PARTS,
         )
         .where(TurnEvent.conversation_id.in_(ids))
@@ -364,9 +423,12 @@ def _place(entities: list[dict[str, Any]] | None) -> str | None:
 
 
 def _is_gap(t: _Turn) -> bool:
-    """What kefu could not answer: a fallback, a clarifying question (low confidence), or a
-    handoff it could not place (no intent, FAQ entry or flow)."""
+    """What kefu could not answer: a fallback, a clarifying question or an answer with a weak
+    retrieval score (low confidence, as conversation review counts it), or a handoff it could
+    not place (no intent, FAQ entry or flow)."""
     if t.decision in GAP_DECISIONS:
+        return True
+    if t.decision == "answer" and t.score is not None and t.score < LOW_SCORE:
         return True
     return t.decision == "handoff" and not (t.intent or t.faq or t.flow)
 

@@ -53,12 +53,15 @@ async def analytics_loop(runtime: Runtime, interval_s: float) -> None:
     while True:
         try:
             await run_in_threadpool(refresh, runtime.engine, runtime.tenant.id, tz)
-            if settings.analytics_webhook_url:
+        except Exception:  # keep the schedule alive; the next run retries
+            log.exception("analytics refresh failed")
+        if settings.analytics_webhook_url:
+            try:  # alerts read the rollups as they are, refreshed or not
                 sent = await run_in_threadpool(
                     check_and_notify, runtime.engine, runtime.tenant.id, tz, settings
                 )
                 for alert in sent:
                     log.info("hot topic %s: webhook %s", alert.key, alert.status)
-        except Exception:  # keep the schedule alive; the next run retries
-            log.exception("analytics refresh or alert check failed")
+            except Exception:
+                log.exception("hot-topic alert check failed")
         await asyncio.sleep(interval_s)

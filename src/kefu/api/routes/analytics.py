@@ -22,7 +22,7 @@ from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
 from kefu.analytics import alerts, gaps, metrics
 from kefu.analytics.filters import Filters
-from kefu.analytics.refresh import refresh, refreshed_at
+from kefu.analytics.refresh import data_version, refresh, refreshed_at
 from kefu.api.auth import TenantReadSession, allowed
 from kefu.api.deps import RuntimeDep
 from kefu.api.schemas import ErrorOut
@@ -289,10 +289,12 @@ def conversations(
     return _table(session, principal, runtime, f, rows, cols, format, "conversations", total)
 
 
-# Clusters change only when the rollups do: kept per (tenant, filters, refresh) so the dashboard
-# pays for clustering once per refresh, not on every view.
+# Clusters change only when the rollups do: kept per (tenant, filters, data version) so the
+# dashboard pays for clustering once per change, not on every view. One computation at a time
+# (it is CPU-bound and holds the GIL; a second caller waits and then finds it cached).
 _GAPS: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
 _GAPS_LOCK = threading.Lock()
+_GAPS_COMPUTE = threading.Lock()
 _GAPS_KEEP = 32
 
 
@@ -304,28 +306,45 @@ def knowledge_gaps(
     f: FiltersDep,
     format: Format = "json",
 ) -> Table | Response:
-    """Questions kefu could not answer (fallbacks, clarifications, handoffs it could not
-    place), clustered by meaning: size, trend, representative questions, sample
+    """Questions kefu could not answer (fallbacks, clarifications, weak answers, handoffs it
+    could not place), clustered by meaning: size, trend, representative questions, sample
     conversations, and a draft FAQ entry to review and publish in the admin console."""
-    key = (principal.tenant_id, f, refreshed_at(session, principal.tenant_id))
+    tz = ZoneInfo(runtime.settings.timezone)
+    today = datetime.now(tz).date()  # the trend's last day: part of what is cached
+    key = (principal.tenant_id, f, today, data_version(session, principal.tenant_id))
     with _GAPS_LOCK:
         rows = _GAPS.get(key)
     if rows is None:
-        tz = ZoneInfo(runtime.settings.timezone)
-        clusters = gaps.gap_clusters(
-            session,
-            principal.tenant_id,
-            f,
-            today=datetime.now(tz).date(),
-            embedder=_embedder(runtime.settings.embedder),
-        )
-        rows = [_gap_row(c.as_dict()) for c in clusters]
-        with _GAPS_LOCK:
-            _GAPS[key] = rows
-            while len(_GAPS) > _GAPS_KEEP:
-                _GAPS.popitem(last=False)
+        rows = _cluster_once(session, principal, runtime, f, today, key)
     cols = ["id", "label", "size", "conversations", "trend", "first_day", "last_day", "questions"]
     return _table(session, principal, runtime, f, rows, cols, format, "gaps")
+
+
+def _cluster_once(
+    session: Session,
+    principal: Principal,
+    runtime: RuntimeDep,
+    f: Filters,
+    today: date,
+    key: tuple[Any, ...],
+) -> list[dict[str, Any]]:
+    with _GAPS_COMPUTE:
+        with _GAPS_LOCK:
+            rows = _GAPS.get(key)
+        if rows is None:
+            clusters = gaps.gap_clusters(
+                session,
+                principal.tenant_id,
+                f,
+                today=today,
+                embedder=_embedder(runtime.settings.embedder),
+            )
+            rows = [_gap_row(c.as_dict()) for c in clusters]
+            with _GAPS_LOCK:
+                _GAPS[key] = rows
+                while len(_GAPS) > _GAPS_KEEP:
+                    _GAPS.popitem(last=False)
+    return rows
 
 
 def _gap_row(cluster: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,8 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("watermark", sa.DateTime(timezone=True), nullable=True),
         sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("timezone", sa.String(length=64), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_analytics_state_tenant_id_tenants")
         ),
@@ -110,9 +112,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("analytics_conversations", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_analytics_conversations_customer", ["customer_id", "started_at"], unique=False
-        )
-        batch_op.create_index(
             "ix_analytics_conversations_day", ["tenant_id", "local_day"], unique=False
         )
 
@@ -155,6 +154,13 @@ def upgrade() -> None:
     with op.batch_alter_table("analytics_turns", schema=None) as batch_op:
         batch_op.create_index("ix_analytics_turns_conversation", ["conversation_id"], unique=False)
         batch_op.create_index("ix_analytics_turns_day", ["tenant_id", "local_day"], unique=False)
+        batch_op.create_index(
+            "ix_analytics_turns_gap",
+            ["tenant_id", "local_day"],
+            unique=False,
+            sqlite_where=sa.text("gap"),
+            postgresql_where=sa.text("gap"),
+        )
         for kind in ("intent", "place"):
             batch_op.create_index(
                 f"ix_analytics_turns_{kind}_hour",
@@ -171,7 +177,6 @@ def downgrade() -> None:
     op.drop_table("analytics_turns")
     with op.batch_alter_table("analytics_conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_analytics_conversations_day")
-        batch_op.drop_index("ix_analytics_conversations_customer")
 
     op.drop_table("analytics_conversations")
     op.drop_table("analytics_state")
