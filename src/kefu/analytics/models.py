@@ -133,7 +133,7 @@ class TurnFact(Base):
     polarity: Mapped[int] = mapped_column(SmallInteger)  # -1, 0, +1
     place: Mapped[str | None] = mapped_column(String(128))  # the first place entity, if any
     # Fallback, clarification, an answer with a weak score, or a handoff kefu could not place:
-    # a knowledge-gap candidate (refresh._is_gap). Only these keep their (PII-masked) text.
+    # a knowledge-gap candidate (facts._is_gap). Only these keep their (PII-masked) text.
     gap: Mapped[bool] = mapped_column(Boolean)
     text_masked: Mapped[str | None] = mapped_column(Text)
 
