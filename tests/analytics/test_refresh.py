@@ -16,7 +16,7 @@ from kefu.analytics.filters import Filters
 from kefu.analytics.models import ConversationFact, TurnFact
 from kefu.analytics.refresh import refresh
 from kefu.clock import simulated_clock, utcnow
-from kefu.runtime import Runtime
+from kefu.runtime import Runtime, prepare_database
 from tests.conftest import start
 from tests.handoff.test_live import say
 
@@ -157,3 +157,26 @@ def test_a_flow_left_before_its_first_step_drills_down(runtime: Runtime) -> None
             session, runtime.tenant.id, f, flow="bike.report_fault", step=metrics.START
         )
         assert total == 1 and rows[0]["id"] == str(conv.id)
+
+
+def test_each_tenant_sees_only_its_own_numbers(runtime: Runtime) -> None:
+    other_settings = runtime.settings.model_copy(update={"tenant": "other-shop"})
+    prepare_database(other_settings, runtime.engine)
+    other = Runtime.build(other_settings, runtime.engine)
+    try:
+        mine = runtime.conversations.start(language="zh")
+        runtime.conversations.post(mine.id, "押金怎么退？")
+        for text in ("hello", "how do I get my deposit back?"):
+            theirs = other.conversations.start(language="en")
+            other.conversations.post(theirs.id, text)
+        tz = ZoneInfo(runtime.settings.timezone)
+        assert refresh(runtime.engine, runtime.tenant.id, tz) == 1
+        assert refresh(runtime.engine, other.tenant.id, tz) == 2
+        f = Filters.of(tz)
+        with runtime.sessions() as session:
+            assert metrics.summary(session, runtime.tenant.id, f)["conversations"] == 1
+            assert metrics.summary(session, other.tenant.id, f)["conversations"] == 0
+        with other.sessions() as session:
+            assert metrics.summary(session, other.tenant.id, f)["conversations"] == 2
+    finally:
+        other.close()
