@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kefu.accounts.permissions import Permission
 from kefu.accounts.service import Principal
-from kefu.analytics import alerts, gaps, metrics
+from kefu.analytics import alerts, metrics
 from kefu.analytics.filters import Filters
 from kefu.analytics.refresh import data_version, refresh, refreshed_at
 from kefu.api.auth import TenantReadSession, allowed
@@ -332,7 +332,11 @@ def _cluster_once(
         with _GAPS_LOCK:
             rows = _GAPS.get(key)
         if rows is None:
-            clusters = gaps.gap_clusters(
+            # Imported here: clustering brings scipy (~15 MB) into a process only once someone
+            # opens the knowledge gaps, not into every server on the message path.
+            from kefu.analytics.gaps import gap_clusters
+
+            clusters = gap_clusters(
                 session,
                 principal.tenant_id,
                 f,
