@@ -22,6 +22,7 @@ from kefu.dialogue.pipeline import Pipeline
 from kefu.dialogue.skills import Skills
 from kefu.errors import KefuError
 from kefu.knowledge.service import load_knowledge, store_vectors
+from kefu.observability.timing import timed
 from kefu.tenants.models import Tenant
 from kefu.understanding.embeddings import Embedder
 from kefu.understanding.engine import NluEngine
@@ -104,12 +105,13 @@ class AnswerEngine:
             except SQLAlchemyError as exc:
                 logger.warning("could not store question vectors: %s", exc)
         self._checked = time.monotonic()
+        # Each model stage timed into kefu_model_seconds{stage} (wrapped: the models stay bare).
         engine = NluEngine(
-            matcher,
-            self._embedder,
-            self._intents,
-            entities=self._entities,
-            sentiment=self._sentiment,
+            timed(matcher, "faq", "match"),
+            timed(self._embedder, "encoder", "embed"),
+            timed(self._intents, "intent", "predict"),
+            entities=timed(self._entities or EntityExtractor(), "entities", "extract"),
+            sentiment=timed(self._sentiment, "sentiment", "predict"),
             timezone=self._timezone,
         )
         return Pipeline(engine, knowledge, self._threshold, self._skills, self._backend)

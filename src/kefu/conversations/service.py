@@ -36,6 +36,7 @@ from kefu.dialogue.escalation import EscalationRules
 from kefu.dialogue.state import DialogueState
 from kefu.dialogue.turns import ConversationState, TurnResult
 from kefu.errors import Conflict, InvalidInput, NotFound
+from kefu.observability import logs, metrics
 from kefu.privacy.crypto import blind_index, keyring_of
 from kefu.privacy.pii import PiiDetector
 from kefu.privacy.redact import redact_understanding
@@ -221,6 +222,7 @@ class ConversationService:
     def post(
         self, conversation_id: uuid.UUID, text: str, client_message_id: str | None = None
     ) -> Posted:
+        logs.conversation_id.set(str(conversation_id))  # log lines of this turn carry it
         text = self.validate(text, client_message_id)
         rules = self.rules()  # before any transaction: a cold cache reads the database
         with self.locks.lock(conversation_id):
@@ -241,6 +243,7 @@ class ConversationService:
             for observe in self.observers:
                 observe(result)
         if not posted.duplicate:
+            metrics.message_answered(result.decision.kind.value, result.latency_ms / 1000)
             self.notify(conversation_id)
             for hook in self.after_turn:
                 try:

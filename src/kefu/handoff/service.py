@@ -34,6 +34,7 @@ from kefu.handoff.models import (
     Rating,
 )
 from kefu.handoff.summary import snapshot
+from kefu.observability import metrics
 from kefu.realtime import channels
 from kefu.realtime.bus import EventBus
 from kefu.text.normalize import clean_display
@@ -43,6 +44,11 @@ class HandoffService(HandoffCore):
     def __init__(self, conversations: ConversationService, bus: EventBus) -> None:
         super().__init__(conversations, bus)
         conversations.after_close.append(self.customer_closed)
+
+    def _inbox(self, event: str, conversation_id: uuid.UUID, agent_id: int | None = None) -> None:
+        # Every handoff event passes here once, after its commit: the place to count them.
+        metrics.handoff_event(event)
+        super()._inbox(event, conversation_id, agent_id)
 
     # -- agents ----------------------------------------------------------------------------
 
