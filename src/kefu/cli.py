@@ -122,20 +122,35 @@ def db_upgrade() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (KEFU_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (KEFU_PORT).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes (KEFU_WORKERS); more than 1 needs PostgreSQL and Redis.",
+        ),
+    ] = None,
 ) -> None:
     """Migrate, load the default knowledge into an empty database, and serve the API."""
-    import uvicorn
-
-    from kefu.api.app import create_app
-    from kefu.api.limits import frame_limit
+    from kefu.errors import KefuError
     from kefu.runtime import prepare_database
+    from kefu.server import serve as run_server
 
     overrides: dict[str, Any] = {}
     if host is not None:
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if workers is not None:
+        overrides["workers"] = workers
     s = Settings(**overrides)
+    if s.workers > 1 and not s.redis_url:
+        # Locks, live events and jobs would stay inside each process: a customer's message
+        # could overtake their previous one and an agent's reply reach only one worker.
+        raise KefuError(
+            "several workers need Redis: set KEFU_REDIS_URL (and use PostgreSQL), "
+            "or serve with --workers 1"
+        )
     seeded = prepare_database(s)
     for result in seeded:
         out.print(f"loaded default knowledge pack {result.pack!r}: {result.created} entries")
@@ -150,8 +165,6 @@ def serve(
         )
         import subprocess
 
-        from kefu.errors import KefuError
-
         if subprocess.run([sys.executable, "-m", "kefu", "train"], check=False).returncode:
             raise KefuError(
                 "training the intent model failed (see above): fix it and run `kefu train`, "
@@ -159,23 +172,9 @@ def serve(
             )
     s.signing_key  # noqa: B018 - create the key file now, not on the first request
     out.print(f"kefu {__version__} on http://{s.host}:{s.port}  (API docs: /docs)")
-    uvicorn.run(
-        create_app(s),
-        host=s.host,
-        port=s.port,
-        log_level="info",
-        access_log=False,
-        # Abuse limits the server enforces below the app: idle keep-alive connections close
-        # after 5 s, a WebSocket frame may not exceed the HTTP body limit (larger ones close the
-        # socket with 1009), dead sockets are pinged out in 40 s, and (with the h11 parser)
-        # request heads stop at 16 KiB.
-        timeout_keep_alive=5,
-        ws_max_size=frame_limit(s.max_message_chars),
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-        h11_max_incomplete_event_size=16 * 1024,
-        log_config=masked_log_config(),
-    )
+    if s.workers > 1:
+        out.print(f"{s.workers} worker processes (models loaded once, before they start)")
+    run_server(s, masked_log_config(s.log_format))
 
 
 def _seed_empty_demo(s: Settings) -> bool:
@@ -198,8 +197,9 @@ def _seed_empty_demo(s: Settings) -> bool:
         engine.dispose()
 
 
-def masked_log_config() -> dict[str, Any]:
-    """uvicorn's logging, plus kefu's loggers, with PII masked in every record printed."""
+def masked_log_config(log_format: str = "text") -> dict[str, Any]:
+    """uvicorn's logging, plus kefu's loggers, with PII masked in every record printed;
+    `log_format` json: one JSON object per line (kefu.observability.logs)."""
     import copy
 
     from uvicorn.config import LOGGING_CONFIG
@@ -209,6 +209,10 @@ def masked_log_config() -> dict[str, Any]:
     for handler in config["handlers"].values():
         handler.setdefault("filters", []).append("mask_pii")
     config["loggers"]["kefu"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    if log_format == "json":
+        from kefu.observability.logs import use_json
+
+        use_json(config)
     return config
 
 
@@ -472,6 +476,7 @@ from kefu.cli_analytics import analytics_app  # noqa: E402 - registered after `f
 from kefu.cli_demo import demo_app  # noqa: E402 - registered after `friendly` exists
 from kefu.cli_dialogue import flows_app, test_app  # noqa: E402
 from kefu.cli_handoff import agents_app  # noqa: E402
+from kefu.cli_jobs import jobs_app, worker_command  # noqa: E402
 from kefu.cli_keys import keys_app  # noqa: E402 - registered after `friendly` exists
 
 for _name, _group in (
@@ -480,12 +485,14 @@ for _name, _group in (
     ("test", test_app),
     ("agents", agents_app),
     ("analytics", analytics_app),
+    ("jobs", jobs_app),
 ):
     app.add_typer(_group, name=_name)
     for _command in _group.registered_commands:
         assert _command.callback is not None
         _command.callback = friendly(_command.callback)
 app.add_typer(demo_app, name="demo")
+app.command("worker")(friendly(worker_command))
 
 
 def main() -> None:

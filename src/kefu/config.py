@@ -54,6 +54,28 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes `kefu serve` starts (more than 1: a pre-forking server "
+        "that loads the models once before the workers start; use PostgreSQL and Redis).",
+    )
+    shutdown_grace_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM, how long in-flight requests may take to finish before "
+        "the server stops; WebSockets are closed with 1012 so clients reconnect elsewhere.",
+    )
+    jobs_threads: int = Field(
+        1,
+        ge=0,
+        le=32,
+        description="Background-job threads in each server process (retraining, analytics "
+        "rollups, retention, alerts, webhooks); 0: this process only enqueues jobs and "
+        "`kefu worker` processes run them (needs Redis).",
+    )
     default_language: Language = "zh"
     max_message_chars: int = Field(2000, ge=1, le=100_000)
     tenant: str = Field("default", description="Slug of the tenant this deployment serves.")
@@ -138,6 +160,20 @@ class Settings(BaseSettings):
         default_factory=lambda: ["*"],
         description="Origins whose pages may call the customer API cross-origin (the chat "
         "widget): a JSON list or comma-separated, e.g. https://shop.example; *: any.",
+    )
+
+    # -- operations: metrics and logs ----------------------------------------------------
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`kefu serve` log lines: text (for people) or json (one object per line, "
+        "with request_id and conversation_id, for a log collector); PII masked in both.",
+    )
+    metrics_enabled: bool = Field(
+        True, description="Serve Prometheus metrics at GET /metrics; false: 404."
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="When set, /metrics needs `Authorization: Bearer <token>` (else 401).",
     )
 
     # -- analytics: hot-topic alerts -----------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import redis
@@ -22,7 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from kefu.backends.factory import make_backend
 from kefu.config import Settings
 from kefu.conversations.engine import AnswerEngine, Trained
-from kefu.conversations.locks import ConversationLocks, LocalLocks, RedisLocks
+from kefu.conversations.locks import (
+    ConversationLocks,
+    DatabaseLocks,
+    FallbackLocks,
+    LocalLocks,
+    RedisLocks,
+)
 from kefu.conversations.service import ConversationService
 from kefu.db import migrate
 from kefu.db.engine import READ_ONLY, make_engine, make_session_factory
@@ -32,6 +39,7 @@ from kefu.handoff.service import HandoffService
 from kefu.knowledge.entities import entity_declarations
 from kefu.knowledge.intent_store import seed_intents
 from kefu.knowledge.service import ImportResult, seed_defaults
+from kefu.knowledge.training import TrainingService
 from kefu.privacy.crypto import ensure_keyring
 from kefu.privacy.pii import PiiDetector
 from kefu.privacy.rules import pack_detector
@@ -43,6 +51,9 @@ from kefu.understanding.entities import EntityExtractor
 from kefu.understanding.intents import IntentModel
 from kefu.understanding.retrieval import Fusion, load_fusion
 from kefu.understanding.sentiment import SentimentModel
+
+if TYPE_CHECKING:
+    from kefu.jobs import Jobs
 
 
 def prepare_database(settings: Settings, engine: Engine | None = None) -> list[ImportResult]:
@@ -188,13 +199,18 @@ class Runtime:
     _factories: dict[tuple[int, bool], sessionmaker[Session]] = field(
         default_factory=dict, repr=False
     )
+    jobs: Jobs | None = None  # attached by the server or `kefu worker` (kefu.jobs.Jobs.start)
 
     @property
     def token_ttl(self) -> timedelta:
         return timedelta(hours=self.settings.conversation_token_ttl_hours)
 
     @classmethod
-    def build(cls, settings: Settings, engine: Engine | None = None) -> Runtime:
+    def build(
+        cls, settings: Settings, engine: Engine | None = None, models: Models | None = None
+    ) -> Runtime:
+        """Everything one process serves with. `models`, loaded before a pre-forking server
+        starts its workers, are shared copy-on-write; otherwise they are loaded here."""
         engine = engine or make_engine(settings.effective_database_url)
         ensure_keyring(engine, settings)
         if migrate.pending(engine):
@@ -210,9 +226,10 @@ class Runtime:
         locks: ConversationLocks = LocalLocks()
         if settings.redis_url:
             client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-            locks = RedisLocks(client)
+            fallback = DatabaseLocks(engine) if engine.dialect.name == "postgresql" else locks
+            locks = FallbackLocks(RedisLocks(client), fallback)
         reads = make_session_factory(engine, read_only=True, tenant_id=tenant.id)
-        models = load_models(settings)
+        models = models or load_models(settings)
         pii = pack_detector()
         bot = AnswerEngine(
             reads,
@@ -253,6 +270,19 @@ class Runtime:
         """Sessions for work that spans tenants (sign-in lookups, retention, maintenance)."""
         return make_session_factory(self.engine, system=True)
 
+    @cached_property
+    def training(self) -> TrainingService:
+        """Console retraining for the tenant this process serves; its runs go to the job
+        queue once one is attached (`kefu.jobs.Jobs`), else to a thread."""
+        settings = self.settings
+        return TrainingService(
+            self.sessions_for,
+            self.tenant.id,
+            settings.effective_models_dir,
+            lambda: make_embedder(settings.embedder),  # the process's shared encoder
+            on_promoted=lambda: self.conversations.bot.refresh(force=True),
+        )
+
     def sessions_for(self, tenant_id: int, read_only: bool = False) -> sessionmaker[Session]:
         """Sessions that can only read and write `tenant_id`'s rows (`kefu.db.tenancy`); one
         factory per tenant and mode, made on first use (console requests ask for them)."""
@@ -282,7 +312,12 @@ class Runtime:
         return checks
 
     def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.stop()
         self.bus.close()
+        close_locks = getattr(self.conversations.locks, "close", None)
+        if close_locks is not None:
+            close_locks()
         self.conversations.bot.close()
         if self.redis is not None:
             self.redis.close()

@@ -46,6 +46,22 @@ def test_log_records_are_masked() -> None:
     assert PHONE not in record.getMessage() and "138****5678" in record.getMessage()
 
 
+def test_credentials_in_logged_urls_are_masked() -> None:
+    # uvicorn logs each WebSocket's path, and the widget's carries its conversation token.
+    path = "/v1/conversations/c1/ws?token=eyJhbGciOi.eyJzdWIi.sig&after=3"
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5000", path),
+        None,
+    )
+    assert MaskingFilter().filter(record)
+    assert record.getMessage().endswith('ws?token=***&after=3" [accepted]')
+
+
 def test_serve_logging_config_masks_every_handler() -> None:
     config = masked_log_config()
     assert all("mask_pii" in h.get("filters", []) for h in config["handlers"].values())

@@ -80,6 +80,31 @@ def check_and_notify(
     if not url:
         return []
     now = now or datetime.now(UTC)
+    due = record_due(engine, tenant_id, tz, settings, now=now)
+    if not due:
+        return []
+    writer = make_session_factory(engine, tenant_id=tenant_id)
+    secret = settings.analytics_webhook_secret
+    own_client = client is None
+    http = client or httpx.Client(timeout=settings.analytics_webhook_timeout_s)
+    posted: list[SentAlert] = []
+    try:
+        for alert in due:
+            if not _claim(writer, alert, now):
+                continue  # another check is posting it
+            error = _post(http, url, alert.payload, secret.get_secret_value() if secret else None)
+            posted.append(_finish(writer, alert, error))
+    finally:
+        if own_client:
+            http.close()
+    return posted
+
+
+def record_due(
+    engine: Engine, tenant_id: int, tz: ZoneInfo, settings: Settings, *, now: datetime
+) -> list[SentAlert]:
+    """Record the new spikes as pending alerts; return every alert due for a post (new,
+    failed with attempts left, or left `sending` by a post that died)."""
     reader = make_session_factory(engine, read_only=True, tenant_id=tenant_id)
     writer = make_session_factory(engine, tenant_id=tenant_id)
     with reader() as session:
@@ -106,32 +131,64 @@ def check_and_notify(
             _record(writer, tenant_id, topic, payload, now)
 
     with reader() as session:
-        due = session.scalars(
-            select(SentAlert)
-            .where(
-                SentAlert.tenant_id == tenant_id,
+        return list(
+            session.scalars(
+                select(SentAlert)
+                .where(
+                    SentAlert.tenant_id == tenant_id,
+                    _claimable(now),
+                    SentAlert.attempts < MAX_ATTEMPTS,
+                    SentAlert.created_at >= now - RETRY_WINDOW,
+                )
+                .order_by(SentAlert.id)
+            )
+        )
+
+
+class WebhookFailed(Exception):
+    """One post of an alert failed; the job queue retries it later."""
+
+
+def deliver(
+    engine: Engine,
+    tenant_id: int,
+    alert_id: int,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    client: httpx.Client | None = None,
+) -> SentAlert | None:
+    """Post one alert (the job queue's webhook job): None when there is nothing to do (sent,
+    out of attempts or of its window, or being posted by someone else). Raises WebhookFailed
+    when the post failed, so the queue retries with backoff."""
+    url = settings.analytics_webhook_url
+    if not url:
+        return None
+    now = now or datetime.now(UTC)
+    reader = make_session_factory(engine, read_only=True, tenant_id=tenant_id)
+    writer = make_session_factory(engine, tenant_id=tenant_id)
+    with reader() as session:
+        alert = session.scalar(
+            select(SentAlert).where(
+                SentAlert.id == alert_id,
                 _claimable(now),
                 SentAlert.attempts < MAX_ATTEMPTS,
                 SentAlert.created_at >= now - RETRY_WINDOW,
             )
-            .order_by(SentAlert.id)
-        ).all()
-    if not due:
-        return []
+        )
+    if alert is None or not _claim(writer, alert, now):
+        return None
     secret = settings.analytics_webhook_secret
-    own_client = client is None
     http = client or httpx.Client(timeout=settings.analytics_webhook_timeout_s)
-    posted: list[SentAlert] = []
     try:
-        for alert in due:
-            if not _claim(writer, alert, now):
-                continue  # another check is posting it
-            error = _post(http, url, alert.payload, secret.get_secret_value() if secret else None)
-            posted.append(_finish(writer, alert, error))
+        error = _post(http, url, alert.payload, secret.get_secret_value() if secret else None)
     finally:
-        if own_client:
+        if client is None:
             http.close()
-    return posted
+    _finish(writer, alert, error)
+    if error is not None:
+        raise WebhookFailed(f"hot-topic alert {alert.key}: {error}")
+    return alert
 
 
 def _record(

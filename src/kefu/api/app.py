@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from kefu import __version__
-from kefu.api import errors, jobs, protection
+from kefu.api import errors, observability, protection
 from kefu.api.limits import BodyLimit, frame_limit
 from kefu.api.routes import (
     accounts,
@@ -29,36 +29,30 @@ from kefu.api.routes import (
     ws,
 )
 from kefu.config import Settings
-from kefu.runtime import Runtime
+from kefu.jobs import Jobs
+from kefu.observability.metrics import record_job
+from kefu.runtime import Models, Runtime
 from kefu.web import routes as web
 from kefu.web import widget
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app. Pass a runtime to share one (tests); otherwise it is built on startup."""
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, models: Models | None = None
+) -> FastAPI:
+    """Build the app. Pass a runtime to share one (tests); otherwise it is built on startup,
+    with `models` if they were loaded before the server forked its workers."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        app.state.runtime = runtime or Runtime.build(settings)
-        tasks = []
-        if settings.retention_interval_minutes:
-            tasks.append(
-                asyncio.create_task(
-                    jobs.retention_loop(app.state.runtime, settings.retention_interval_minutes * 60)
-                )
-            )
-        if settings.analytics_refresh_seconds:
-            tasks.append(
-                asyncio.create_task(
-                    jobs.analytics_loop(app.state.runtime, settings.analytics_refresh_seconds)
-                )
-            )
+        app.state.runtime = runtime or Runtime.build(settings, models=models)
+        # Retention, rollups, alerts, webhooks and retraining: queued (kefu.jobs), and run by
+        # this process's job threads or, with Redis, by whichever kefu process is free.
+        background = Jobs(app.state.runtime, record=record_job).start()
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
+            await run_in_threadpool(background.stop, settings.shutdown_grace_seconds)
             if owned:
                 app.state.runtime.close()
             app.state.protection.close()
@@ -92,5 +86,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(widget.router)
     app.add_middleware(BodyLimit, max_bytes=frame_limit(settings.max_message_chars))
     protection.install(app, settings)  # after BodyLimit: its middleware must run first
+    observability.install(app, settings)  # after protection: counts its 429s too
     widget.install_cors(app, settings)  # last: outermost, so 429s carry CORS headers
     return app

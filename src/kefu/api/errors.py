@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefu.errors import (
@@ -23,6 +26,15 @@ from kefu.errors import (
 from kefu.privacy.crypto import EncryptionError
 
 log = logging.getLogger("kefu.api")
+
+# Seconds a client is asked to wait after a 503: long enough for a database or Redis restart
+# or failover to make progress, short enough that customers barely notice.
+RETRY_AFTER_S = 2
+# The database can't be reached (down, restarting, refusing connections, pool exhausted):
+# a retryable 503, not a 500. Logged at most every few seconds, not once per request.
+DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+_LOG_EVERY_S = 5.0
+_last_logged = [0.0]
 
 
 class UnsupportedMediaType(KefuError):
@@ -101,7 +113,33 @@ def install(app: FastAPI) -> None:
                 headers={"Retry-After": str(exc.retry_after)},
             )
         extra = {"problems": exc.problems} if isinstance(exc, InvalidData) else {}
-        return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=status_for(exc))
+        status = status_for(exc)
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        return JSONResponse(
+            error_body(exc.code, exc.message, **extra), status_code=status, headers=headers
+        )
+
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        now = time.monotonic()
+        if now - _last_logged[0] >= _LOG_EVERY_S:
+            _last_logged[0] = now
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            log.warning(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                detail[0] if detail else type(exc).__name__,
+            )
+        return JSONResponse(
+            error_body(
+                "database_unavailable", "the database is unavailable; retry in a few seconds"
+            ),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    for exc_class in DATABASE_DOWN:
+        app.add_exception_handler(exc_class, _database_down)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,8 +6,8 @@ trained on the new examples and one on those of the model in service (every save
 its examples), both without the held-out part E of the new examples, and both are scored on E.
 The new model goes live only when its training set is not worse (or when forced); a refused one
 is kept on disk so it can be put live by hand. Runs are rows in `training_runs`, so every worker
-shows the same progress; the work itself is `run_training`, a plain function a job queue could
-call, which this module runs on a background thread for now.
+shows the same progress; the work itself is `run_training`, a plain function: the server hands
+it to the job queue (`dispatch`, see kefu.jobs), or without one runs it on a thread.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.db.base import utcnow
-from kefu.errors import Conflict, Forbidden, KefuError, NotFound
+from kefu.errors import Conflict, Forbidden, KefuError, NotFound, NotReady
 from kefu.knowledge.evaluation_gate import (
     Examples,
     Scores,
@@ -236,7 +236,10 @@ class TrainingService:
         on_promoted: Callable[[], None] | None = None,
         config: IntentConfig | None = None,
         on_progress: Callable[[str, float], None] | None = None,
+        dispatch: Callable[[int, int], None] | None = None,
     ) -> None:
+        # dispatch(tenant_id, run_id): enqueue the run as a job, whose worker calls execute().
+        self.dispatch = dispatch
         self._sessions_for = sessions_for
         self._tenant_id = served_tenant_id
         self._models_dir = models_dir
@@ -284,6 +287,15 @@ class TrainingService:
             if audit is not None:
                 audit(session, run)
             run_id = run.id
+        if self.dispatch is not None:
+            try:
+                self.dispatch(tenant_id, run_id)
+            except Exception as exc:  # the queue refused it: don't leave the row running
+                _fail(sessions, run_id, f"could not queue the training: {exc}")
+                raise NotReady(
+                    "the job queue is unavailable: try again shortly", code="jobs_unavailable"
+                ) from exc
+            return run_id
         work = functools.partial(
             run_training, sessions, run_id, self._models_dir, embedder, **self._options
         )
@@ -296,13 +308,33 @@ class TrainingService:
         self._threads[run_id] = thread
         return run_id
 
+    def execute(self, tenant_id: int, run_id: int) -> None:
+        """Do a queued run (the job queue's training job). A run no longer running (done, or
+        expired while its job waited) is left alone, so a redelivered job does nothing."""
+        sessions = self._served(tenant_id)
+        with sessions() as session:
+            run = session.get(TrainingRun, run_id)
+            if run is None or run.status != "running":
+                return
+        run_training(sessions, run_id, self._models_dir, self._embedder(), **self._options)
+
     def wait(self, run_id: int, timeout: float | None = None) -> None:
-        """Until this process's thread for the run ends (tests, and shutting down cleanly)."""
+        """Until the run ends: this process's thread, or a queued run's row (tests, and
+        shutting down cleanly)."""
         thread = self._threads.get(run_id)
         if thread is not None:
             thread.join(timeout)
             if not thread.is_alive():
                 self._threads.pop(run_id, None)
+            return
+        deadline = time.monotonic() + (timeout if timeout is not None else 3600)
+        sessions = self._sessions_for(self._tenant_id)
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                run = session.get(TrainingRun, run_id)
+                if run is None or run.status != "running":
+                    return
+            time.sleep(0.1)
 
     def runs(self, tenant_id: int, limit: int = RECENT_RUNS) -> list[TrainingRun]:
         """The newest runs first."""

@@ -5,6 +5,7 @@ records pass through the same masking."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from kefu.privacy.pii import PiiDetector, PiiSpan, mask, mask_value
@@ -66,15 +67,21 @@ def _masked(text: str, spans: list[PiiSpan]) -> str:
     return "".join(parts)
 
 
+# Credentials in URLs: the widget's WebSocket carries its conversation token in the query
+# string (browsers can't set headers on a WebSocket), and uvicorn logs each socket's path.
+_URL_SECRET = re.compile(r"((?:[?&](?:token|access_token|key|signature)=))[^&\s\"']+", re.I)
+
+
 class MaskingFilter(logging.Filter):
-    """Masks PII in a record's final message (arguments included) before any handler sees it."""
+    """Masks PII and URL credentials in a record's final message (arguments included) before
+    any handler sees it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a malformed record: let logging report it as usual
             return True
-        masked = mask(message)
+        masked = _URL_SECRET.sub(r"\1***", mask(message))
         if masked != message:
             record.msg, record.args = masked, None
         return True

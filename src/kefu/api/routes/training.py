@@ -19,8 +19,6 @@ from kefu.api.routes.accounts import RowId
 from kefu.api.schemas import ErrorOut
 from kefu.knowledge.models import TrainingRun
 from kefu.knowledge.training import TrainingService
-from kefu.runtime import Runtime
-from kefu.understanding.embeddings import make_embedder
 
 router = APIRouter(prefix="/v1/admin/training", tags=["training"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -36,20 +34,9 @@ def training_service(request: Request, runtime: RuntimeDep) -> TrainingService:
     with _made:
         service: TrainingService | None = getattr(request.app.state, "training", None)
         if service is None:
-            service = _service_for(runtime)
+            service = runtime.training
             request.app.state.training = service
     return service
-
-
-def _service_for(runtime: Runtime) -> TrainingService:
-    settings = runtime.settings
-    return TrainingService(
-        runtime.sessions_for,
-        runtime.tenant.id,
-        settings.effective_models_dir,
-        lambda: make_embedder(settings.embedder),  # the process's shared encoder
-        on_promoted=lambda: runtime.conversations.bot.refresh(force=True),
-    )
 
 
 Training = Annotated[TrainingService, Depends(training_service)]

@@ -1,0 +1,6 @@
+"""Background jobs on a real queue (dramatiq): Redis-backed across processes, in-process in
+embedded mode. See `queue` for the choice and the guarantees, `runner` for the jobs."""
+
+from kefu.jobs.runner import Jobs
+
+__all__ = ["Jobs"]
