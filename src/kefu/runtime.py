@@ -225,7 +225,10 @@ class Runtime:
         client: redis.Redis | None = None
         locks: ConversationLocks = LocalLocks()
         if settings.redis_url:
-            client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            # A Redis that drops packets must fail fast (then locks fall back), not hang.
+            client = redis.Redis.from_url(
+                settings.redis_url, socket_timeout=5, socket_connect_timeout=2
+            )
             fallback = DatabaseLocks(engine) if engine.dialect.name == "postgresql" else locks
             locks = FallbackLocks(RedisLocks(client), fallback)
         reads = make_session_factory(engine, read_only=True, tenant_id=tenant.id)

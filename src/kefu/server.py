@@ -86,6 +86,7 @@ def _serve_forking(settings: Settings, log_config: dict[str, Any]) -> None:
     from uvicorn_worker import UvicornWorker
 
     from kefu.api.app import create_app
+    from kefu.jobs import JOBS_GRACE_S
     from kefu.runtime import load_models
 
     class KefuWorker(UvicornWorker):  # type: ignore[misc]
@@ -105,10 +106,11 @@ def _serve_forking(settings: Settings, log_config: dict[str, Any]) -> None:
                 "workers": settings.workers,
                 "worker_class": KefuWorker,
                 "preload_app": True,
-                "graceful_timeout": max(1, int(settings.shutdown_grace_seconds)),
+                # Draining requests, then stopping the job threads, then a margin.
+                "graceful_timeout": int(settings.shutdown_grace_seconds + JOBS_GRACE_S) + 5,
                 # The worker's loop pings the master; a turn runs in a thread, not the loop,
-                # so this only catches a wedged loop.
-                "timeout": 60,
+                # so this catches a wedged loop (and a first start that builds slowly).
+                "timeout": 120,
                 "keepalive": 5,
                 "accesslog": None,
                 "logconfig_dict": _gunicorn_logging(log_config),

@@ -96,6 +96,39 @@ def test_a_failing_job_is_retried_with_backoff_then_dead_lettered(
         queue.stop()
 
 
+def test_a_job_over_its_time_limit_is_stopped_and_dead_lettered(broker_url: str | None) -> None:
+    outcomes: list[tuple[str, str]] = []
+    finished: list[bool] = []
+
+    def stuck() -> None:
+        for _ in range(100):  # Python-level steps: where the watchdog's exception lands
+            time.sleep(0.05)
+        finished.append(True)
+
+    queue = _queue(
+        broker_url, JobSpec("stuck", stuck, max_retries=0, time_limit_ms=300), outcomes=outcomes
+    )
+    queue.start(1)
+    try:
+        queue.send("stuck")
+        deadline = time.monotonic() + 20
+        while queue.depths()[f"{QUEUE}.dead"] < 1:
+            assert time.monotonic() < deadline, outcomes
+            time.sleep(0.05)
+        assert outcomes == [("stuck", "dead")] and not finished
+    finally:
+        queue.stop()
+
+
+def test_queues_share_one_time_limit_watchdog() -> None:
+    before = threading.active_count()
+    for _ in range(5):
+        queue = _queue(None, JobSpec("echo", Calls()))
+        queue.start(1)
+        queue.stop()
+    assert threading.active_count() <= before + 1  # the watchdog, started at most once
+
+
 def test_jobs_sent_by_one_process_run_in_another_through_redis(redis_url: str) -> None:
     calls = Calls()
     sender = _queue(redis_url, JobSpec("echo", calls))  # enqueues only: no threads

@@ -1,12 +1,14 @@
 """Hot-topic alerts posted to the operator's webhook, each spike once.
 
-`check_and_notify` is the one entry point (the server's schedule and the CLI call it): it detects
+The server's job queue runs it in two steps: `record_due` (the `analytics.alerts` job) and
+`deliver`, one post per `webhook.hot_topic` job, which raises `WebhookFailed` on a failed post so
+the queue retries it with backoff. `check_and_notify` does both at once (the CLI): it detects
 the current spikes (`alerts.hot_topics`, the last 24 hours), records each new one in `SentAlert`
 (key kind:value:day:hour, unique per tenant, so concurrent checks claim a spike once) and POSTs
 it. States: pending -> sending (claimed by one check, `attempted_at`) -> sent or failed. A failed
 post keeps its attempts and last error and is retried by the next checks, up to MAX_ATTEMPTS,
 while it is less than RETRY_WINDOW old; one left `sending` by a check that died is taken again
-after SENDING_LEASE. Network errors never raise.
+after SENDING_LEASE. In `check_and_notify`, network errors never raise.
 
 The body is JSON, `{"type": "kefu.hot_topic", "tenant": slug, "topic": {...}, "dashboard_url"}`,
 with counts, place names, intent ids and up to 10 conversation ids (to open in the dashboard or

@@ -29,7 +29,7 @@ from kefu.api.routes import (
     ws,
 )
 from kefu.config import Settings
-from kefu.jobs import Jobs
+from kefu.jobs import JOBS_GRACE_S, Jobs
 from kefu.observability.metrics import record_job
 from kefu.runtime import Models, Runtime
 from kefu.web import routes as web
@@ -52,7 +52,9 @@ def create_app(
         try:
             yield
         finally:
-            await run_in_threadpool(background.stop, settings.shutdown_grace_seconds)
+            # uvicorn has drained requests by now; jobs get what is left of the master's budget
+            # (kefu.server: graceful_timeout = grace + JOBS_GRACE_S + a margin).
+            await run_in_threadpool(background.stop, JOBS_GRACE_S)
             if owned:
                 app.state.runtime.close()
             app.state.protection.close()

@@ -24,6 +24,9 @@ from kefu.observability.collectors import RuntimeCollector
 CONVERSATION_IN_PATH = re.compile(r"/conversations/([0-9a-fA-F-]{36})(?:/|$)")
 UNMATCHED = "other"
 
+# Label values must be bounded: a client may send any method name.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
@@ -78,7 +81,8 @@ class Telemetry:
         finally:
             if self.record:
                 seconds = time.perf_counter() - started
-                metrics.http_request(scope["method"], _route_of(scope), status, seconds)
+                method = scope["method"] if scope["method"] in _METHODS else "other"
+                metrics.http_request(method, _route_of(scope), status, seconds)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.record:

@@ -21,7 +21,7 @@ from typing import Protocol
 import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from kefu.errors import NotReady
@@ -102,8 +102,12 @@ class RedisLocks:
             with self._guard:
                 held = list(self._held.values())
             for lock in held:
-                with contextlib.suppress(redis.RedisError, LockError):
+                try:
                     lock.reacquire()
+                except LockError:  # expired or taken (Redis restarted?): no longer exclusive
+                    log.warning("conversation lock %s lost its lease mid-turn", lock.name)
+                except redis.RedisError as exc:
+                    log.warning("conversation lock %s not renewed: %s", lock.name, exc)
 
     def close(self) -> None:
         self._closed.set()
@@ -116,42 +120,53 @@ _PG_NAMESPACE = 0x6B66  # "kf"
 
 class DatabaseLocks:
     """Per-conversation locks in PostgreSQL: a session advisory lock held on a pooled
-    connection for the turn. Costs a connection per turn in flight, hence only a fallback."""
+    connection for the turn. Costs a connection per turn in flight, hence only a fallback, and
+    at most `holders` at once per process, so the turns themselves still find connections in
+    the pool (10 + 20 overflow)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, holders: int = 8) -> None:
         self.engine = engine
+        self._slots = threading.BoundedSemaphore(holders)
 
     @contextmanager
     def lock(self, conversation_id: uuid.UUID) -> Iterator[None]:
         key = int.from_bytes(conversation_id.bytes[:4], "big", signed=True)
         params = {"ns": _PG_NAMESPACE, "key": key}
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        if not self._slots.acquire(timeout=WAIT_TIMEOUT_S):
+            raise NotReady("conversation is busy; try again")
         try:
-            conn = self.engine.connect()
-        except SQLAlchemyError as exc:
-            raise NotReady(f"conversation lock unavailable: {exc}") from exc
-        try:
-            deadline = time.monotonic() + WAIT_TIMEOUT_S
-            acquired = False
-            while not acquired:
-                acquired = bool(
-                    conn.execute(text("SELECT pg_try_advisory_lock(:ns, :key)"), params).scalar()
-                )
-                conn.commit()
-                if not acquired:
-                    if time.monotonic() > deadline:
-                        raise NotReady("conversation is busy; try again")
-                    time.sleep(0.01)
+            conn = self._take(params, deadline)
             try:
-                yield
+                yield  # the turn's own errors pass through unchanged
             finally:
-                # A broken connection releases its locks by itself.
-                with contextlib.suppress(SQLAlchemyError):
+                try:
                     conn.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), params)
                     conn.commit()
-        except SQLAlchemyError as exc:
-            raise NotReady(f"conversation lock unavailable: {exc}") from exc
+                except SQLAlchemyError:
+                    # Still holding the lock, maybe: this connection must not go back to the
+                    # pool (a broken connection releases its locks by itself).
+                    conn.invalidate()
+                conn.close()
         finally:
-            conn.close()
+            self._slots.release()
+
+    def _take(self, params: dict[str, int], deadline: float) -> Connection:
+        conn: Connection | None = None
+        try:
+            conn = self.engine.connect()
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:ns, :key)"), params).scalar():
+                conn.commit()
+                if time.monotonic() > deadline:
+                    conn.close()
+                    raise NotReady("conversation is busy; try again")
+                time.sleep(0.01)
+            conn.commit()
+            return conn
+        except SQLAlchemyError as exc:
+            if conn is not None:
+                conn.close()
+            raise NotReady(f"conversation lock unavailable: {exc}") from exc
 
 
 class FallbackLocks:

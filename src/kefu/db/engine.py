@@ -33,7 +33,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     # A database that stops answering must turn into fast 503s, not requests hanging on a
     # connect: psycopg waits this long for a new connection, the pool this long for a free one.
-    connect_args = {"connect_timeout": 3, **kwargs.pop("connect_args", {})}
+    # TCP keepalives: a database host that vanishes without closing its connections is noticed
+    # in about a minute instead of the system's two hours.
+    connect_args = {
+        "connect_timeout": 3,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        **kwargs.pop("connect_args", {}),
+    }
     # No ping before each checkout: it was a round trip per transaction, two per message. A
     # database restart costs instead one 503 (Retry-After) per process: the first error on a
     # dead connection invalidates the whole pool, and the retry gets fresh connections.
@@ -44,7 +53,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         pool_recycle=1800,
         pool_size=10,
         max_overflow=20,
-        pool_timeout=10,
+        pool_timeout=3,
         connect_args=connect_args,
         **kwargs,
     )

@@ -19,6 +19,7 @@ the schedule or the next check enqueues it again.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,20 @@ log = logging.getLogger("kefu.jobs")
 
 QUEUE = "kefu"
 NAMESPACE = "kefu-jobs"
+
+# One time-limit watchdog per process, shared by every queue: dramatiq's runs a thread that
+# never stops, started by the "process_boot" event that dramatiq's own launcher would send.
+_TIME_LIMIT = TimeLimit()
+_booted = threading.Lock()
+_boot_done = False
+
+
+def _boot_time_limit(broker: dramatiq.Broker) -> None:
+    global _boot_done
+    with _booted:
+        if not _boot_done:
+            _TIME_LIMIT.after_process_boot(broker)  # type: ignore[no-untyped-call]
+            _boot_done = True
 
 
 @dataclass(frozen=True)
@@ -64,23 +79,16 @@ class Outcomes(dramatiq.Middleware):
         seconds = time.perf_counter() - self.started.pop(message.message_id, time.perf_counter())
         if exception is None:
             outcome = "ok"
-        elif message.failed:
-            outcome = "dead"
-            log.error(
-                "job %s %s dead-lettered after %d attempts: %s",
-                message.actor_name,
-                message.message_id,
-                message.options.get("retries", 0),
-                exception,
-            )
         else:
-            outcome = "retry"
-            log.warning(
-                "job %s %s failed (attempt %d), retrying: %s",
+            outcome = "dead" if message.failed else "retry"
+            log.log(
+                logging.ERROR if message.failed else logging.WARNING,
+                "job %s %s failed (attempt %d): %s; %s",
                 message.actor_name,
                 message.message_id,
                 message.options.get("retries", 0),
                 exception,
+                "dead-lettered" if message.failed else "will retry",
             )
         if self.record is not None:
             self.record(message.actor_name, outcome, seconds)
@@ -103,7 +111,7 @@ class JobQueue:
         middleware = [
             Outcomes(record),
             AgeLimit(),
-            TimeLimit(),
+            _TIME_LIMIT,
             ShutdownNotifications(),
             Retries(max_retries=3),
         ]
@@ -119,7 +127,6 @@ class JobQueue:
             )
         else:
             self.broker = StubBroker(middleware=middleware)
-            self.broker.emit_after("process_boot")
         self.actors: dict[str, dramatiq.Actor[Any, Any]] = {}
         for spec in jobs:
             self.actors[spec.name] = dramatiq.Actor(
@@ -153,6 +160,7 @@ class JobQueue:
         """Consume jobs on `threads` threads of this process (0: none, only enqueue)."""
         if threads <= 0 or self._worker is not None:
             return
+        _boot_time_limit(self.broker)
         # worker_timeout: how often idle threads look up from the queue (ms); it bounds
         # shutdown and how soon a delayed retry runs.
         self._worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=500)

@@ -3,8 +3,8 @@
 Jobs (all idempotent: a job run twice, or redelivered after its worker died, does no harm):
 - `analytics.refresh(tenant)`: bring the rollups up to date; then queue the alert check.
 - `analytics.alerts(tenant)`: record new hot-topic spikes; queue a webhook post for each due.
-- `webhook.hot_topic(tenant, alert)`: post one alert; a failed post is retried with backoff and
-  dead-lettered when out of attempts (its row says `failed`, with the last error).
+- `webhook.hot_topic(tenant, alert)`: post one alert; a failed post is retried by the queue with
+  backoff and dead-lettered when out of attempts (its row says `failed`, with the last error).
 - `retention.purge()`: anonymise or delete what is past its retention.
 - `training.run(tenant, run)`: a console retraining.
 """
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from kefu.analytics.alerts_webhook import MAX_ATTEMPTS
 from kefu.jobs.queue import JobQueue, JobSpec
 from kefu.jobs.schedule import Periodic, Schedule
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kefu.jobs")
 HOUR_MS = 3_600_000
+# On shutdown, how long running jobs get to finish before their messages are left to another
+# process (on Redis) or the next schedule.
+JOBS_GRACE_S = 10.0
 
 
 def job_specs(runtime: Runtime, send: Callable[..., None]) -> list[JobSpec]:
@@ -42,10 +46,13 @@ def job_specs(runtime: Runtime, send: Callable[..., None]) -> list[JobSpec]:
                 send("analytics.alerts", tenant_id)
 
     def analytics_alerts(tenant_id: int) -> None:
-        from kefu.analytics.alerts_webhook import record_due
+        from kefu.analytics.alerts_webhook import FAILED, record_due
 
         for alert in record_due(engine, tenant_id, tz, settings, now=datetime.now(UTC)):
-            send("webhook.hot_topic", tenant_id, alert.id)
+            # A failed post is the queue's to retry, with backoff; new ones and those whose
+            # poster died are queued here.
+            if alert.status != FAILED:
+                send("webhook.hot_topic", tenant_id, alert.id)
 
     def hot_topic_webhook(tenant_id: int, alert_id: int) -> None:
         from kefu.analytics.alerts_webhook import deliver
@@ -69,17 +76,19 @@ def job_specs(runtime: Runtime, send: Callable[..., None]) -> list[JobSpec]:
     return [
         JobSpec("analytics.refresh", analytics_refresh, max_retries=2, time_limit_ms=2 * HOUR_MS),
         JobSpec("analytics.alerts", analytics_alerts, max_retries=2),
-        # A webhook that is down gets 6 tries over about 10 minutes, then it is dead-lettered.
+        # A webhook that is down gets MAX_ATTEMPTS tries over several minutes, then the job
+        # is dead-lettered (and the alert's row says failed, with the last error).
         JobSpec(
             "webhook.hot_topic",
             hot_topic_webhook,
-            max_retries=5,
+            max_retries=MAX_ATTEMPTS - 1,
             min_backoff_ms=10_000,
             max_backoff_ms=300_000,
         ),
         JobSpec("retention.purge", retention_purge, max_retries=2, time_limit_ms=2 * HOUR_MS),
         # A failed training is recorded on its run and is not worth repeating by itself.
-        JobSpec("training.run", training_run, max_retries=0, time_limit_ms=HOUR_MS),
+        # Its time limit stays under the 30 minutes after which a run counts as interrupted.
+        JobSpec("training.run", training_run, max_retries=0, time_limit_ms=25 * 60_000),
     ]
 
 
@@ -93,8 +102,9 @@ def periodic(runtime: Runtime) -> list[Periodic]:
 
 class Jobs:
     """One process's part in the job system: it enqueues (the schedule, retraining), and
-    consumes on `threads` threads. Embedded mode (no Redis) always consumes, on at least one
-    thread, started when the first job is queued."""
+    consumes on `threads` threads. Embedded mode (no Redis) always consumes, on at least two
+    threads (so a retraining doesn't wait behind a long rollup), started when the first job is
+    queued."""
 
     def __init__(
         self,
@@ -120,7 +130,7 @@ class Jobs:
 
     def send(self, name: str, *args: Any) -> None:
         if not self.queue.distributed:
-            self.queue.start(max(1, self.threads))
+            self.queue.start(max(2, self.threads))
         self.queue.send(name, *args)
 
     def _dispatch_training(self, tenant_id: int, run_id: int) -> None:

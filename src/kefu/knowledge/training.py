@@ -309,12 +309,22 @@ class TrainingService:
         return run_id
 
     def execute(self, tenant_id: int, run_id: int) -> None:
-        """Do a queued run (the job queue's training job). A run no longer running (done, or
-        expired while its job waited) is left alone, so a redelivered job does nothing."""
+        """Do a queued run (the job queue's training job). The run is claimed first (queued ->
+        starting, in one UPDATE), so a job delivered twice trains once, and a run no longer
+        queued (done, expired, or taken by another delivery) is left alone."""
         sessions = self._served(tenant_id)
-        with sessions() as session:
-            run = session.get(TrainingRun, run_id)
-            if run is None or run.status != "running":
+        with sessions.begin() as session:
+            claimed = session.execute(
+                update(TrainingRun)
+                .where(
+                    TrainingRun.id == run_id,
+                    TrainingRun.status == "running",
+                    TrainingRun.stage == "queued",
+                )
+                .values(stage="starting")
+                .execution_options(synchronize_session=False)
+            )
+            if not getattr(claimed, "rowcount", 0):
                 return
         run_training(sessions, run_id, self._models_dir, self._embedder(), **self._options)
 
