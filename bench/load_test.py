@@ -174,6 +174,12 @@ def run_once(args: argparse.Namespace, workers: int, data_dir: Path) -> dict[str
     own_db = args.database_url is None
     db_name, db_url = fresh_database(args.pg) if own_db else ("", args.database_url)
     redis_url = args.redis_url or f"redis://127.0.0.1:6379/{args.redis_db}"
+    if redis.Redis.from_url(redis_url).connection_pool.connection_kwargs.get("host") not in (
+        "127.0.0.1",
+        "localhost",
+        "::1",
+    ):
+        raise SystemExit(f"refusing to flush a Redis that is not on this machine: {redis_url}")
     redis.Redis.from_url(redis_url).flushdb()  # that database number only
     key = secrets.token_hex(32)
     # The harness passes --workers itself where it knows the option (it overrides the env).
