@@ -222,7 +222,15 @@ class ConversationService:
     def post(
         self, conversation_id: uuid.UUID, text: str, client_message_id: str | None = None
     ) -> Posted:
-        logs.conversation_id.set(str(conversation_id))  # log lines of this turn carry it
+        # Log lines of this turn carry the conversation id, and only those: a job thread or a
+        # test's main thread goes on to other work afterwards.
+        token = logs.conversation_id.set(str(conversation_id))
+        try:
+            return self._post(conversation_id, text, client_message_id)
+        finally:
+            logs.conversation_id.reset(token)
+
+    def _post(self, conversation_id: uuid.UUID, text: str, client_message_id: str | None) -> Posted:
         text = self.validate(text, client_message_id)
         rules = self.rules()  # before any transaction: a cold cache reads the database
         with self.locks.lock(conversation_id):
