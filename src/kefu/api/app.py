@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -49,6 +50,8 @@ def create_app(
         # Retention, rollups, alerts, webhooks and retraining: queued (kefu.jobs), and run by
         # this process's job threads or, with Redis, by whichever kefu process is free.
         background = Jobs(app.state.runtime, record=record_job).start()
+        # Blocking request work (sync routes, run_in_threadpool) shares this many threads.
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         try:
             yield
         finally:
