@@ -18,7 +18,7 @@ from typing import Any
 # Turns kept: enough for "that one", a handoff summary and the escalation rules' windows (which
 # are validated against it), small enough to store.
 HISTORY = 10
-MAX_DEPTH = 4  # flows started by flows; more is a loop in the flow files
+MAX_DEPTH = 4  # frames on the stack; flows calling flows this deep is a loop in the flow files
 
 
 @dataclass(slots=True)
@@ -36,6 +36,7 @@ class Frame:
     vars: dict[str, Any] = field(default_factory=dict)  # action results, JSON-safe
     tries: int = 0  # failed answers to the current ask step
     started: int = 0  # turn
+    sub: bool = False  # started by the frame below it (its `flow:` step), not a switch
 
 
 @dataclass(slots=True)
@@ -115,6 +116,7 @@ class DialogueState:
                     vars=f.get("vars", {}),
                     tries=f.get("tries", 0),
                     started=f.get("started", 0),
+                    sub=bool(f.get("sub", False)),
                 )
                 for f in data.get("frames", [])
             ]
