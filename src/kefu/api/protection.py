@@ -20,7 +20,7 @@ from typing import Literal
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from limits import RateLimitItem, parse_many
 from limits.errors import ConfigurationError, StorageError
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -30,7 +30,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kefu.api.deps import AuthorizedConversationId
 from kefu.api.errors import TooManyRequests, error_body
 from kefu.config import Settings
 from kefu.errors import KefuError
@@ -280,12 +279,6 @@ def check_api_key(app_or_request: FastAPI | HTTPConnection, key_id: str) -> None
     Does Redis I/O when configured: call it from a sync dependency (FastAPI runs those on the
     thread pool)."""
     protection_of(app_or_request).enforce("api_key", key_id)
-
-
-async def limit_customer_messages(request: Request, conversation: AuthorizedConversationId) -> None:
-    """Dependency: count a message against its conversation (`rate_limit_customer`). It runs
-    after the token check, so nobody can spend another customer's budget."""
-    await protection_of(request).aenforce("customer", str(conversation))
 
 
 def rate_limited_frame(retry_after: int) -> dict[str, object]:

@@ -7,7 +7,7 @@ import hmac
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from kefu.api.deps import (
@@ -17,7 +17,7 @@ from kefu.api.deps import (
     optional_json,
     require_json,
 )
-from kefu.api.protection import limit_customer_messages
+from kefu.api.protection import protection_of
 from kefu.api.schemas import (
     ConversationCreate,
     ConversationCreated,
@@ -118,12 +118,19 @@ def get_conversation(conv: AuthorizedConversation) -> ConversationOut:
         },
     },
     status_code=status.HTTP_201_CREATED,
-    dependencies=[Depends(require_json), Depends(limit_customer_messages)],
+    dependencies=[Depends(require_json)],
 )
 def post_message(
-    conversation: AuthorizedConversationId, body: MessageCreate, runtime: RuntimeDep
+    conversation: AuthorizedConversationId,
+    body: MessageCreate,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> Response:
     """Send a customer message and get the bot's replies."""
+    # The customer's limit is counted here, after the token check (nobody can spend another
+    # customer's budget) and on this worker thread: as a dependency of its own it cost one
+    # more hop between the event loop and a thread per message.
+    protection_of(request).enforce("customer", str(conversation))
     posted = runtime.conversations.post(conversation, body.text, body.client_message_id)
     # The hot path: serialise the already-typed model once instead of FastAPI's re-validation.
     return Response(
