@@ -74,15 +74,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-def settings(tmp_path: Path, db_url: str) -> Settings:
+def settings_for(tmp_path: Path, db_url: str, redis_url: str | None = None) -> Settings:
+    """Settings for a test: its own data dir, no .env file, no KEFU_* from the environment's
+    Redis or secret key."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "var",
         database_url=db_url,
-        redis_url=None,
+        redis_url=redis_url,
         secret_key=None,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return settings_for(tmp_path, db_url)
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         le=64,
         description="Threads per server process for request work that blocks (database, "
         "models). More threads than cores only contend for the interpreter lock: at 40, "
-        "anyio's default, a loaded 2-core server answered 18% fewer messages than at 8.",
+        "anyio's default, a loaded 2-core server answered 19% fewer messages than at 8.",
     )
     jobs_threads: int = Field(
         1,

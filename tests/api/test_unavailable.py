@@ -14,10 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kefu.api.app import create_app
-from kefu.config import Settings
 from kefu.conversations.locks import DatabaseLocks, FallbackLocks
 from kefu.runtime import Runtime, prepare_database
-from tests.conftest import start
+from tests.conftest import settings_for, start
 
 
 @pytest.fixture
@@ -42,21 +41,11 @@ def _refuse(admin_dsn: str, name: str, refuse: bool) -> None:
             )
 
 
-def _settings(tmp_path: Path, url: str, redis_url: str | None = None) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=tmp_path / "var",
-        database_url=url,
-        redis_url=redis_url,
-        secret_key=None,
-    )
-
-
 def test_database_gone_gives_fast_503_with_retry_after_and_recovers(
     tmp_path: Path, postgres_server: str, own_database: tuple[str, str]
 ) -> None:
     name, url = own_database
-    settings = _settings(tmp_path, url)
+    settings = settings_for(tmp_path, url)
     prepare_database(settings)
     runtime = Runtime.build(settings)
     try:
@@ -101,7 +90,7 @@ def test_messages_keep_their_order_while_redis_is_unreachable(
     tmp_path: Path, postgres_url: str
 ) -> None:
     # Nothing listens on port 1: every Redis call fails at once, as during a restart.
-    settings = _settings(tmp_path, postgres_url, redis_url="redis://127.0.0.1:1/0")
+    settings = settings_for(tmp_path, postgres_url, redis_url="redis://127.0.0.1:1/0")
     prepare_database(settings)
     runtime = Runtime.build(settings)
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from kefu.testing import Server, free_port
+from kefu.testing import Server, free_port, stop_process
 from tests.conftest import service_missing
 
 # Fault tests are about recovery, not abuse protection: every client here comes from 127.0.0.1.
@@ -63,13 +63,7 @@ class RedisServer:
         raise TimeoutError(f"redis-server not up in {timeout}s: {self.log.read_text()[-1000:]}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
 
