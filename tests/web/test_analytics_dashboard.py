@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -187,6 +188,14 @@ def test_the_page_and_the_vendored_chart_library_are_served_under_a_strict_polic
     assert '"web/static/vendor/*"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
 
 
+def intl(value: float, places: int, percent: bool = False) -> str:
+    """`value` as the page's Intl.NumberFormat writes it: rounded half away from zero on its
+    shortest decimal form (3.235 -> 3.24), where Python's format rounds the binary value
+    (3.2349999... -> 3.23)."""
+    number = Decimal(repr(value)) * (100 if percent else 1)
+    return str(number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
 def test_the_dashboard_shows_the_simulated_numbers_and_draws_every_chart(
     browser: Browser,  # noqa: F811
     seeded: Seeded,
@@ -217,8 +226,8 @@ def test_the_dashboard_shows_the_simulated_numbers_and_draws_every_chart(
         assert text not in ("", "–"), metric
     assert tile(page, "conversations")[1] == f"{CONVERSATIONS:,}"
     assert tile(page, "messages")[1] == f"{totals['messages']:,}"
-    assert tile(page, "handoff_rate")[1] == f"{summary['handoff_rate'] * 100:.1f}%"
-    assert tile(page, "satisfaction")[1] == f"{summary['satisfaction']['average']:.2f} / 5"
+    assert tile(page, "handoff_rate")[1] == f"{intl(summary['handoff_rate'], 1, percent=True)}%"
+    assert tile(page, "satisfaction")[1] == f"{intl(summary['satisfaction']['average'], 2)} / 5"
     # Every chart drew on its canvas and says in words what it shows.
     for name in CHARTS:
         assert page.evaluate(f"Boolean(Chart.getChart('c-{name}-canvas'))"), name
