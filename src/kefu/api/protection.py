@@ -160,10 +160,6 @@ class Protection:
         if (wait := self.hit(rule, key)) is not None:
             raise TooManyRequests(MESSAGES[rule], retry_after=wait)
 
-    async def aenforce(self, rule: Rule, key: str) -> None:
-        if (wait := await self.ahit(rule, key)) is not None:
-            raise TooManyRequests(MESSAGES[rule], retry_after=wait)
-
     def _storage_failed(self, exc: Exception) -> None:
         now = time.monotonic()
         if now - self._warned_at > 60:  # once a minute, not once a request

@@ -101,14 +101,11 @@ class FlowRunner:
                     del state.frames[depth + 1 :]
                     self.resume(turn)
                     return
-            # A stack that deep is a customer hopping between topics: the oldest goes.
-            del state.frames[: max(0, len(state.frames) - MAX_DEPTH + 1)]
-        elif len(state.frames) >= MAX_DEPTH:
-            if _call_depth(state.frames) >= MAX_DEPTH:
-                raise RuntimeError(f"flows nested more than {MAX_DEPTH} deep at {name}")
-            # The stack is full of flows the customer left for others: the oldest goes, not
-            # the call (a load test found this: three topics, then one whose flow calls one).
-            del state.frames[: len(state.frames) - MAX_DEPTH + 1]
+        elif _call_depth(state.frames) >= MAX_DEPTH:
+            raise RuntimeError(f"flows nested more than {MAX_DEPTH} deep at {name}")
+        # A full stack is a customer hopping between topics: the oldest flow left waiting goes
+        # (never one of the active call chain, which is shorter than MAX_DEPTH here).
+        del state.frames[: max(0, len(state.frames) - MAX_DEPTH + 1)]
         flow = self.flows[name]
         frame = Frame(flow=name, step=flow.steps[0].id, started=state.turn, sub=sub)
         parent = state.active
